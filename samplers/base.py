@@ -1,0 +1,150 @@
+"""The one small interface every sampler shares.
+
+A sampler is asked once per step which points to train on. It sees the step,
+the model and the current points through a `SelectionContext`, never the
+trainer. It owns its state and its random generator (seeded from the run).
+
+The batch size B comes from the shared batch-size scheduler and *when* to
+re-select from the shared sampling interval (samplers/schedules.py); between
+re-selections the last indices are reused. A sampler only implements
+`choose(ctx, batch_size)`.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from samplers.schedules import batch_size, should_reselect
+from utils.errors import UserError
+
+
+@dataclass
+class Selection:
+    """The points to train on at one step.
+
+    indices: LongTensor [B] into the N points. weights: optional per-point loss
+    weights [B]. coords/targets: optional points off the grid (samplers that move
+    continuous positions, e.g. Soft Mining); when given they are used instead of
+    indexing with `indices`.
+    """
+    indices: torch.Tensor
+    weights: Optional[torch.Tensor] = None
+    coords: Optional[torch.Tensor] = None
+    targets: Optional[torch.Tensor] = None
+
+
+class SelectionContext:
+    """What a sampler may look at for one step.
+
+    coords [N, in], targets [N, C] on the training device. `predictions()` and
+    `errors()` run one no-grad forward over all N points the first time either is
+    asked for in this step and cache it, so that several consumers share it.
+    A sampler that already ran a forward pass (NINT's VJP) hands it over with
+    `set_predictions` instead of paying for a second one.
+    """
+
+    def __init__(self, step: int, total_steps: int, model, coords, targets, forward_chunk: int = 0):
+        self.step = step
+        self.total_steps = total_steps
+        self.model = model
+        self.coords = coords
+        self.targets = targets
+        self.forward_chunk = forward_chunk
+        self._predictions = None
+        self._errors = None
+
+    @property
+    def n_points(self) -> int:
+        return self.coords.shape[0]
+
+    def predictions(self) -> torch.Tensor:
+        if self._predictions is None:
+            with torch.no_grad():
+                if self.forward_chunk and self.n_points > self.forward_chunk:
+                    self._predictions = torch.cat([self.model(c) for c in self.coords.split(self.forward_chunk)])
+                else:
+                    self._predictions = self.model(self.coords)
+        return self._predictions
+
+    def set_predictions(self, predictions: torch.Tensor):
+        self._predictions = predictions.detach()
+        self._errors = None
+
+    def errors(self) -> torch.Tensor:
+        """Per-point L1 error summed over channels, [N] (INT's score)."""
+        if self._errors is None:
+            self._errors = (self.predictions() - self.targets).abs().sum(dim=1)
+        return self._errors
+
+
+class Sampler:
+    """Base class: handles the batch size schedule, the re-selection interval and state.
+
+    Subclasses implement `choose(ctx, batch_size) -> Selection` and list any extra
+    mutable attributes in `state_keys` so that checkpoints capture them.
+    """
+
+    name = "base"
+    state_keys: tuple = ()
+    # Modalities ('image', 'audio', 'sdf') the sampler is defined for; None = every one.
+    modalities = None
+    # True for samplers whose observe() needs d(loss)/d(coords) of the chosen points.
+    needs_coord_grads = False
+
+    def __init__(self, cfg: dict, n_points: int, total_steps: int, generator: torch.Generator, signal=None):
+        nint_cfg = cfg["nint"]
+        self.cfg = cfg
+        self.n_points = n_points
+        self.total_steps = total_steps
+        self.generator = generator
+        self.signal = signal or {}  # the task's signal description (modality, shape, target); see Task.signal
+        if self.modalities is not None and self.signal.get("modality") not in self.modalities:
+            raise UserError(f"sampler '{self.name}' is not defined for the {self.signal.get('modality')} modality "
+                            f"(it needs {' or '.join(self.modalities)} structure)")
+        self.start_ratio = float(nint_cfg["mt_ratio"])
+        self.scheduler = nint_cfg["batch_size_scheduler"]
+        self.interval = nint_cfg["sample_interval"]
+        self.dense2_period = int(nint_cfg["dense2_period"])
+        self._last = None  # the last Selection, reused between re-selections
+        self.selection_calls = 0  # how many times choose() has run
+
+    def batch_size(self, step: int) -> int:
+        return batch_size(self.scheduler, step, self.total_steps, self.start_ratio, self.n_points)
+
+    def select(self, ctx: SelectionContext) -> Selection:
+        """Indices (and optional weights) of the points to train on at ctx.step."""
+        B = self.batch_size(ctx.step)
+        if self.interval == "void":
+            return Selection(torch.arange(self.n_points, device=ctx.coords.device))
+        # Re-select when the interval says so, and also when the scheduler changed B:
+        # reusing a stale batch of the old size would ignore the scheduler between periods.
+        if (self._last is None or len(self._last.indices) != B
+                or should_reselect(self.interval, ctx.step, self.total_steps, self.dense2_period)):
+            self.selection_calls += 1
+            self._last = self.choose(ctx, B)
+        return self._last
+
+    def choose(self, ctx: SelectionContext, batch_size: int) -> Selection:
+        raise NotImplementedError
+
+    def observe(self, selection: Selection, point_losses: torch.Tensor, coord_grads: Optional[torch.Tensor]):
+        """Feedback after the update for samplers that need it (default: none)."""
+
+    def save_figures(self, run_dir: str):
+        """Write sampler-specific figures at the end of a run (default: none)."""
+
+    # -- helpers for subclasses ---------------------------------------------------
+    def random_indices(self, n: int, k: int, device) -> torch.Tensor:
+        """k distinct indices out of range(n), drawn with the sampler's generator."""
+        return torch.randperm(n, generator=self.generator)[:k].to(device)
+
+    # -- checkpointing -------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {k: getattr(self, k) for k in ("_last", "selection_calls") + tuple(self.state_keys)}
+        state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict):
+        self.generator.set_state(state.pop("generator"))
+        for k, v in state.items():
+            setattr(self, k, v)

@@ -1,0 +1,95 @@
+"""Command line shared by train_image.py, train_audio.py and train_sdf.py.
+
+    python train_<task>.py [--config FILE] [--resume RUN_DIR] [SECTION.key=value ...]
+
+Bad input ends with one line on stderr and exit status 2; a diverged run exits
+with 3; Ctrl-C writes a checkpoint and exits with 130.
+"""
+import argparse
+import os
+import sys
+
+from utils.config import load_config, read_yaml
+from utils.errors import UserError
+
+
+def run_name(cfg: dict, task) -> str:
+    stem = os.path.splitext(os.path.basename(cfg["DATASET_CONFIGS"]["file_path"]))[0]
+    return f"{task.modality}_{stem}_{cfg['EXP_CONFIGS']['strategy_type']}_{cfg['model_config']['name']}"
+
+
+def main(task_name: str, argv=None):
+    parser = argparse.ArgumentParser(
+        prog=f"train_{task_name}.py",
+        description=f"Fit an implicit neural representation to one {task_name} signal.",
+        epilog="Overrides: SECTION.key=value, the value parsed as YAML, e.g. TRAIN_CONFIGS.iterations=1000 "
+               "DATASET_CONFIGS.img_size=[128,192]. Defaults: config/train_%s.yaml." % task_name)
+    parser.add_argument("--config", help="YAML file with any subset of the default keys")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
+    parser.add_argument("overrides", nargs="*", help="SECTION.key=value")
+    args = parser.parse_args(argv)
+    try:
+        return _run(task_name, args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(task_name, args):
+    # Heavy imports after argument parsing, so that --help and config errors are instant.
+    from utils.run_logger import fresh_run_dir
+    from utils.tasks import build_task
+    from utils.trainer import Interrupted, TrainingDiverged, resolve_device, train
+
+    if args.resume:
+        run_dir = args.resume.rstrip("/")
+        saved = os.path.join(run_dir, "config.yaml")
+        if not os.path.isfile(os.path.join(run_dir, "checkpoint.pt")) or not os.path.isfile(saved):
+            raise UserError(f"cannot resume {run_dir}: no checkpoint.pt and config.yaml there")
+        if args.config or args.overrides:
+            raise UserError("--resume continues a run with its saved config.yaml; drop --config and overrides")
+        status = _summary_status(run_dir)
+        if status == "completed":
+            raise UserError(f"{run_dir} already finished (summary.json status: completed)")
+        cfg = load_config(task_name, saved)
+    else:
+        cfg = load_config(task_name, args.config, args.overrides)
+
+    device = resolve_device(cfg["TRAIN_CONFIGS"]["device"])
+    task = build_task(task_name, cfg, device)
+    if not args.resume:
+        name = cfg["TRAIN_CONFIGS"]["out_dir"] or run_name(cfg, task)
+        run_dir = fresh_run_dir(cfg["TRAIN_CONFIGS"]["out_root"], name)
+    print(f"run folder: {run_dir}")
+    try:
+        summary = train(cfg, task, run_dir, device, resume=bool(args.resume))
+    except Interrupted:
+        print(f"interrupted: checkpoint saved. Continue with: python train_{task_name}.py --resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    except TrainingDiverged as e:
+        print(f"error: {e}; stopped. The last good checkpoint is {os.path.join(run_dir, 'checkpoint.pt')}",
+              file=sys.stderr)
+        return 3
+    _print_result(summary, task, run_dir)
+    return 0
+
+
+def _summary_status(run_dir):
+    import json
+    path = os.path.join(run_dir, "summary.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get("status")
+
+
+def _print_result(summary, task, run_dir):
+    parts = []
+    for name in task.metrics:
+        v = summary.get(f"final_{name}")
+        if v is not None:
+            parts.append(f"{name} {v:.4g}")
+    print(f"done: {', '.join(parts)} after {summary['iterations']} steps, "
+          f"{summary['train_seconds']:.1f} s of training (evaluation excluded)")
+    print(f"outputs: {run_dir}/ (metrics.csv, summary.json, model.pt, ...)")

@@ -1,0 +1,49 @@
+"""What every task provides to the shared training loop (utils/trainer.py)."""
+import torch
+
+
+class Task:
+    modality = "base"           # 'image' | 'audio' | 'sdf'
+    in_features = 0
+    out_features = 0
+    # metric name -> True when higher is better
+    metrics = {}
+    # metric name -> thresholds for time-to-threshold in summary.json
+    thresholds = {}
+    progress_metric = None      # shown in the progress bar
+
+    coords: torch.Tensor        # [N, in_features] on the training device
+    targets: torch.Tensor       # [N, out_features]
+
+    @property
+    def n_points(self) -> int:
+        return self.coords.shape[0]
+
+    def batch(self, step: int, generator: torch.Generator):
+        """(coords, targets) for `step`: fixed for images and audio, fresh points for SDF."""
+        return self.coords, self.targets
+
+    @property
+    def signal(self) -> dict:
+        """What structure-aware samplers may read: {'modality': ..., plus task-specific fields}."""
+        return {"modality": self.modality}
+
+    def describe(self) -> str:
+        return ""
+
+    def evaluate(self, model) -> dict:
+        raise NotImplementedError
+
+    def save_outputs(self, model, run_dir: str):
+        pass
+
+    def wandb_media(self, model, first: bool) -> dict:
+        return {}
+
+
+def predict(model, coords: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+    """model(coords) without gradients, in chunks of `chunk` points when chunk > 0."""
+    with torch.no_grad():
+        if chunk and coords.shape[0] > chunk:
+            return torch.cat([model(c) for c in coords.split(chunk)])
+        return model(coords)

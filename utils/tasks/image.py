@@ -1,0 +1,142 @@
+"""Image fitting (SPEC.md 1): pixel grid coordinates in [-1, 1]^2 -> colour values.
+
+Coordinates: linspace(-1, 1, H) x linspace(-1, 1, W) indexed (row, col), flattened
+row-major, so point i = r * W + c. Targets: [N, C] with values in the configured
+range ([0, 1] by default). Metrics are computed on [0, 1] images.
+"""
+import os
+import warnings
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+from skimage.transform import resize
+
+from utils.errors import UserError
+from utils.lpips import load_lpips, lpips_distance
+from utils.metrics import psnr, ssim
+from utils.tasks.base import Task, predict
+
+
+def image_grid(height: int, width: int) -> torch.Tensor:
+    """[H*W, 2] coordinates (row, col) in [-1, 1], row-major."""
+    rows = torch.linspace(-1.0, 1.0, height)
+    cols = torch.linspace(-1.0, 1.0, width)
+    return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
+
+
+def load_image(path: str, size=None, notify=print) -> np.ndarray:
+    """Read an image as float32 [H, W, C] in [0, 1], C = 1 or 3.
+
+    Accepts PNG/JPEG/TIFF/..., grayscale, RGB or RGBA (alpha dropped), 8 or 16 bit, or
+    float. `size`: None, an int (square) or (H, W) to resize to (anti-aliased).
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"image not found: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = np.asarray(iio.imread(path))
+    except Exception as e:
+        raise UserError(f"cannot read image {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3:
+        raise UserError(f"{path}: expected a single 2D image, got an array of shape {img.shape}")
+    channels = img.shape[-1]
+    if channels in (2, 4):
+        notify(f"note: {os.path.basename(path)} has an alpha channel; it is dropped")
+        img = img[..., : channels - 1]
+    elif channels not in (1, 3):
+        raise UserError(f"{path}: {channels} channels; expected 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA)")
+    if img.dtype == np.uint8:
+        img = img.astype(np.float32) / 255.0
+    elif img.dtype == np.uint16:
+        img = img.astype(np.float32) / 65535.0
+    elif np.issubdtype(img.dtype, np.floating):
+        img = np.clip(img.astype(np.float32), 0.0, 1.0)
+    elif img.dtype == bool:
+        img = img.astype(np.float32)
+    else:
+        raise UserError(f"{path}: unsupported pixel type {img.dtype}")
+    if min(img.shape[:2]) < 2:
+        raise UserError(f"{path}: image of size {img.shape[0]}x{img.shape[1]} is too small")
+    if size is not None:
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        if (h, w) != img.shape[:2]:
+            img = resize(img, (h, w), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+    return img
+
+
+class ImageTask(Task):
+    modality = "image"
+    in_features = 2
+    metrics = {"psnr": True, "ssim": True, "lpips": False}
+    thresholds = {"psnr": (25, 30, 35), "ssim": (0.8, 0.9), "lpips": (0.2, 0.1)}
+    progress_metric = "psnr"
+
+    def __init__(self, cfg: dict, device):
+        data, train = cfg["DATASET_CONFIGS"], cfg["TRAIN_CONFIGS"]
+        self.path = data["file_path"]
+        self.image = load_image(self.path, data["img_size"])
+        self.height, self.width, self.out_features = self.image.shape
+        lo, hi = (float(v) for v in data["value_range"])
+        self.value_lo, self.value_hi = lo, hi
+        self.device = device
+        self.forward_chunk = int(train["forward_chunk"])
+        self.coords = image_grid(self.height, self.width).to(device)
+        values = torch.from_numpy(self.image.reshape(-1, self.out_features))
+        self.targets = (values * (hi - lo) + lo).to(device)
+
+        # Evaluation grid: the training grid, or (super-resolution) another size or file.
+        if data["eval_file_path"] or data["eval_size"]:
+            eval_path = data["eval_file_path"] or self.path
+            self.eval_image = load_image(eval_path, data["eval_size"], notify=lambda *_: None)
+            if self.eval_image.shape[-1] != self.out_features:
+                raise UserError(f"{eval_path}: {self.eval_image.shape[-1]} channels, the training image has "
+                                f"{self.out_features}")
+        else:
+            self.eval_image = self.image
+        self.eval_coords = image_grid(*self.eval_image.shape[:2]).to(device)
+
+        self.lpips_model, self.lpips_reason = None, "disabled (TRAIN_CONFIGS.lpips=0)"
+        if train["lpips"]:
+            self.lpips_model, self.lpips_reason = load_lpips(train["lpips_backbone"], device)
+        if self.lpips_model is None:
+            print(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
+
+    def describe(self):
+        return f"{os.path.basename(self.path)} {self.height}x{self.width}x{self.out_features}"
+
+    @property
+    def signal(self):
+        return {"modality": "image", "shape": (self.height, self.width), "image": self.image}
+
+    def to_unit(self, values: torch.Tensor) -> torch.Tensor:
+        """Model outputs in the configured value range -> [0, 1]."""
+        return (values - self.value_lo) / (self.value_hi - self.value_lo)
+
+    def reconstruct(self, model, coords=None, shape=None) -> np.ndarray:
+        """The model's image [H, W, C] in [0, 1] (clamped) on the evaluation grid."""
+        coords = self.eval_coords if coords is None else coords
+        h, w = shape or self.eval_image.shape[:2]
+        out = self.to_unit(predict(model, coords, self.forward_chunk)).clamp(0, 1)
+        return out.reshape(h, w, self.out_features).cpu().numpy()
+
+    def evaluate(self, model) -> dict:
+        recon = self.reconstruct(model)
+        result = {"psnr": psnr(recon, self.eval_image), "ssim": ssim(recon, self.eval_image), "lpips": None}
+        if self.lpips_model is not None:
+            result["lpips"] = lpips_distance(self.lpips_model, recon, self.eval_image)
+        return result
+
+    def save_outputs(self, model, run_dir):
+        recon = self.reconstruct(model)
+        img = (recon * 255.0 + 0.5).astype(np.uint8)
+        iio.imwrite(os.path.join(run_dir, "reconstruction.png"), img[..., 0] if img.shape[-1] == 1 else img)
+
+    def wandb_media(self, model, first):
+        media = {"reconstruction": self.reconstruct(model)}
+        if first:
+            media["ground_truth"] = self.eval_image
+        return media
