@@ -153,6 +153,13 @@ def _set(cfg: dict, schema: dict, section: str, key: str, value, origin: str):
         full = [f"{section}.{k}" for k in schema[section]]
         raise UserError(f"unknown config key '{section}.{key}' in {origin}{_suggest(f'{section}.{key}', full)}")
     default = schema[section][key]
+    numeric = (isinstance(default, (int, float)) and not isinstance(default, bool)) or f"{section}.{key}" in RANGES
+    if numeric and isinstance(value, str):
+        # YAML 1.1 reads 1e-3 (no dot) as a string; take it as the number it means.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if not _type_ok(default, value):
         raise UserError(f"{section}.{key}={value!r} ({origin}): expected a {type(default).__name__} "
                         f"like the default {default!r}")
