@@ -33,10 +33,10 @@ def si_snr(estimate: np.ndarray, reference: np.ndarray) -> float:
     projection = (float(est @ ref) / ref_energy) * ref
     residual = est - projection
     signal_energy, noise_energy = float(projection @ projection), float(residual @ residual)
+    if signal_energy == 0.0:  # constant (or orthogonal) estimate: nothing of the reference
+        return float("-inf")
     if noise_energy == 0.0:
         return float("inf")
-    if signal_energy == 0.0:
-        return float("-inf")
     return float(10.0 * np.log10(signal_energy / noise_energy))
 
 

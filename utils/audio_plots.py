@@ -53,7 +53,7 @@ def waveform_spectrogram_figure(target: np.ndarray, reconstruction: np.ndarray, 
     specs = [mel_spectrogram_db(w, sample_rate) for w in (target, reconstruction)]
     vmax = max(s[0].max() for s in specs)
     vmin = max(min(s[0].min() for s in specs), vmax - 80.0)
-    for col, (name, wave, (db, times, centres)) in enumerate(
+    for col, (name, wave, (db, _, _)) in enumerate(
             zip(("target", "reconstruction"), (target, reconstruction), specs)):
         ax = axes[0, col]
         ax.plot(seconds, wave, linewidth=0.4, color="tab:blue" if col == 0 else "tab:orange")
@@ -61,9 +61,16 @@ def waveform_spectrogram_figure(target: np.ndarray, reconstruction: np.ndarray, 
         ax.set_title(name)
         ax.set_ylabel("amplitude")
         ax = axes[1, col]
-        image = ax.pcolormesh(times, centres, db, shading="auto", cmap="magma", vmin=vmin, vmax=vmax)
-        ax.set_yscale("symlog", linthresh=1000.0)
-        ax.set_ylabel("frequency (Hz, mel bands)")
+        # Mel bands are evenly spaced on the y axis (the mel scale itself), labelled in Hz.
+        n_mels = db.shape[0]
+        image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                          extent=(0.0, len(wave) / sample_rate, 0.0, n_mels), interpolation="nearest")
+        top_mel = hz_to_mel(sample_rate / 2.0)
+        ticks_hz = [f for f in (0, 250, 500, 1000, 2000, 4000, 8000, 16000) if f <= sample_rate / 2.0]
+        # Band k (0-based) is centred at mel (k + 1) * top / (n_mels + 1), drawn at row k + 0.5.
+        ax.set_yticks([float(np.clip(hz_to_mel(f) / top_mel * (n_mels + 1) - 0.5, 0, n_mels)) for f in ticks_hz])
+        ax.set_yticklabels([f"{f:g}" for f in ticks_hz])
+        ax.set_ylabel("frequency (Hz, mel scale)")
         ax.set_xlabel("time (s)")
     fig.colorbar(image, ax=axes[1, :], label="dB", shrink=0.9)
     if title:

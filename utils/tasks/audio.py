@@ -43,12 +43,12 @@ class AudioTask(Task):
             sample_rate=int(data["sample_rate"]), resample=bool(data["resample"]), notify=notify)
         self.start_sec = float(data["start_sec"])
         lo, hi = (float(v) for v in data["value_range"])
-        self.value_lo, self.value_hi = lo, hi
+        # amplitude a in [-1, 1] <-> target a * scale + offset (exact for the default [-1, 1])
+        self.value_scale, self.value_offset = (hi - lo) / 2.0, (hi + lo) / 2.0
         self.device = device
         self.forward_chunk = int(cfg["TRAIN_CONFIGS"]["forward_chunk"])
         self.coords = time_grid(len(self.wave), data["time_range"]).to(device)
-        unit = (torch.from_numpy(self.wave).reshape(-1, 1) + 1.0) / 2.0  # [-1, 1] -> [0, 1]
-        self.targets = (unit * (hi - lo) + lo).to(device)
+        self.targets = (torch.from_numpy(self.wave).reshape(-1, 1) * self.value_scale + self.value_offset).to(device)
         self._reasons_said = set()  # why a metric is null, each said once per run
 
     def describe(self):
@@ -63,7 +63,7 @@ class AudioTask(Task):
     def reconstruct(self, model) -> np.ndarray:
         """The model's waveform [T], amplitudes clipped to [-1, 1]."""
         out = predict(model, self.coords, self.forward_chunk)[:, 0]
-        amplitude = (out - self.value_lo) / (self.value_hi - self.value_lo) * 2.0 - 1.0
+        amplitude = (out - self.value_offset) / self.value_scale
         return amplitude.clamp(-1.0, 1.0).cpu().numpy()
 
     def _null_because(self, metric: str, reason: str):
