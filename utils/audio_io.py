@@ -10,7 +10,6 @@ from fractions import Fraction
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from utils.errors import UserError
 
@@ -67,6 +66,7 @@ def load_audio(path: str, num_secs=2.0, start_sec=0.0, sample_rate=16000, resamp
     wave = data.mean(axis=1).astype(np.float64)
 
     if rate != native:
+        from scipy.signal import resample_poly  # imported here: scipy.signal takes ~2 s to import
         ratio = Fraction(rate, native)
         wave = resample_poly(wave, ratio.numerator, ratio.denominator)
         notify(f"note: {os.path.basename(path)} resampled from {native} Hz to {rate} Hz")
