@@ -17,7 +17,7 @@ from utils.errors import UserError
 from utils.tasks.audio import AudioTask
 
 CLIP = os.path.join(ROOT, "data", "audio", "00.flac")
-# Until NINT lands on main the default strategy does not validate; any registered one will do here.
+# Uniform: the cheapest sampler; these tests are about the audio task, not the sampler.
 BASE = ["EXP_CONFIGS.strategy_type=uniform"]
 TINY = ["model_config.hidden_layers=2", "model_config.hidden_features=32", "TRAIN_CONFIGS.progress=0",
         "TRAIN_CONFIGS.device=cpu"]
@@ -36,6 +36,17 @@ def make_task(path, *overrides, notify=None):
 def peak_hz(wave, rate):
     spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave))))
     return np.fft.rfftfreq(len(wave), 1.0 / rate)[np.argmax(spectrum)]
+
+
+def test_default_config_is_the_papers_audio_setting():
+    cfg = load_config("audio")
+    data, nint, model = cfg["DATASET_CONFIGS"], cfg["nint"], cfg["model_config"]
+    assert data["file_path"] == "data/audio/00.flac" and os.path.isfile(os.path.join(ROOT, data["file_path"]))
+    assert (data["num_secs"], data["start_sec"], data["sample_rate"], data["resample"]) == (2.0, 0.0, 16000, 1)
+    assert data["time_range"] == [-5, 5] and data["value_range"] == [-1, 1]
+    assert (model["name"], model["hidden_layers"], model["hidden_features"], model["lr"]) == ("siren", 5, 256, 1e-4)
+    assert cfg["EXP_CONFIGS"]["strategy_type"] == "nint"
+    assert (nint["mt_ratio"], nint["xi"], nint["alpha"], nint["lambda"]) == (0.2, 0.7, 10, 1.0)
 
 
 # ---- loading and the coordinate grid -------------------------------------------------------
