@@ -51,6 +51,7 @@ CHOICES = {
     "TRAIN_CONFIGS.lpips": lambda: (0, 1),
     "TRAIN_CONFIGS.progress": lambda: (0, 1),
     "nint.save_selection_maps": lambda: (0, 1),
+    "DATASET_CONFIGS.resample": lambda: (0, 1),
 }
 
 # (low, high, low_inclusive, high_inclusive); None = unbounded.
@@ -68,6 +69,9 @@ RANGES = {
     "model_config.hidden_layers": (1, None, True, True),
     "model_config.hidden_features": (1, None, True, True),
     "WANDB_CONFIGS.log_images_every": (1, None, True, True),
+    "DATASET_CONFIGS.num_secs": (0.0, None, False, True),
+    "DATASET_CONFIGS.start_sec": (0.0, None, True, True),
+    "DATASET_CONFIGS.sample_rate": (1, None, True, True),
 }
 
 # Extra checks that need more than a set or a range; each returns an error string or None.
@@ -101,6 +105,15 @@ def _value_range_check(value):
     if isinstance(value, (list, tuple)) and [float(v) for v in value] in ([0.0, 1.0], [-1.0, 1.0]):
         return None
     return "must be [0, 1] or [-1, 1]"
+
+
+@register_check("DATASET_CONFIGS.time_range")
+def _time_range_check(value):
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and value[0] < value[1]):
+        return None
+    return "must be [t0, t1] with numbers t0 < t1"
 
 
 def read_yaml(path: str) -> dict:
