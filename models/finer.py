@@ -43,6 +43,12 @@ class FinerLayer(nn.Module):
         alpha = z.detach().abs() + 1.0
         return torch.sin(self.omega * alpha * z)
 
+    def activation(self, z):
+        """(sin(omega a z), d/dz = omega a cos(omega a z)), a = |z| + 1 held constant as in
+        forward(): the derivative training uses (NINT's fast NTK path)."""
+        wz = self.omega * (z.abs() + 1.0)
+        return torch.sin(wz * z), wz * torch.cos(wz * z)
+
 
 class Finer(nn.Module):
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
@@ -67,3 +73,7 @@ class Finer(nn.Module):
     def forward(self, coords):
         """coords: [N, in_features] in the task's coordinate range -> [N, out_features]."""
         return self.net(coords)
+
+    def pointwise_mlp(self):
+        """The network as [(linear, activation or None)], for NINT's exact hand-written NTK passes."""
+        return [(layer.linear, layer.activation) for layer in self.net[:-1]] + [(self.net[-1], None)]

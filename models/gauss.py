@@ -26,6 +26,11 @@ class GaussianLayer(nn.Module):
     def forward(self, x):
         return torch.exp(-(self.scale * self.linear(x)) ** 2)
 
+    def activation(self, z):
+        """(exp(-(s z)^2), d/dz = -2 s^2 z exp(-(s z)^2)) for the pre-activation z (NINT's fast path)."""
+        y = torch.exp(-(self.scale * z) ** 2)
+        return y, -2.0 * self.scale ** 2 * z * y
+
 
 class Gauss(nn.Module):
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256, scale=30.0):
@@ -40,3 +45,7 @@ class Gauss(nn.Module):
     def forward(self, coords):
         """coords: [N, in_features] in the task's coordinate range -> [N, out_features]."""
         return self.net(coords)
+
+    def pointwise_mlp(self):
+        """The network as [(linear, activation or None)], for NINT's exact hand-written NTK passes."""
+        return [(layer.linear, layer.activation) for layer in self.net[:-1]] + [(self.net[-1], None)]

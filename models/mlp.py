@@ -6,7 +6,13 @@ hidden_layers counts the ReLU layers, the first included: 3x64 with in=2, out=3 
 Initialization: PyTorch's default for nn.Linear (weights and biases
 U(-1/sqrt(fan_in), 1/sqrt(fan_in))), as in the releases that compare against it.
 """
+import torch
 from torch import nn
+
+
+def relu_with_derivative(z):
+    """(max(z, 0), d/dz) for a pre-activation z (NINT's fast NTK path, samplers/nint.py)."""
+    return torch.relu(z), (z > 0).to(z.dtype)
 
 
 class ReluMLP(nn.Module):
@@ -27,3 +33,8 @@ class ReluMLP(nn.Module):
     def forward(self, coords):
         """coords: [N, in_features] in the task's coordinate range -> [N, out_features]."""
         return self.net(coords)
+
+    def pointwise_mlp(self):
+        """The network as [(linear, activation or None)], for NINT's exact hand-written NTK passes."""
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        return [(lin, relu_with_derivative) for lin in linears[:-1]] + [(linears[-1], None)]

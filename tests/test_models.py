@@ -251,14 +251,18 @@ def test_user_lr_overrides_the_model_default(image_task, tmp_path):
 
 # -- 1. every model with every sampler ---------------------------------------------
 
+@pytest.fixture(scope="module")
+def small_task():
+    return build_task("image", image_config("siren", size=16), CPU)
+
+
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
-def test_every_model_with_every_sampler(sampler, tmp_path):
+def test_every_model_with_every_sampler(sampler, small_task, tmp_path):
     for name in NAMES:
         cfg = image_config(name, sampler=sampler, size=16, steps=3, layers=2, width=16)
-        task = build_task("image", cfg, CPU)
         run_dir = tmp_path / name
         run_dir.mkdir()
-        summary = train(cfg, task, str(run_dir), CPU, log=lambda *_: None)
+        summary = train(cfg, small_task, str(run_dir), CPU, log=lambda *_: None)
         assert summary["status"] == "completed" and math.isfinite(summary["final_psnr"]), (name, sampler)
 
 
@@ -302,12 +306,22 @@ def test_vjp_jvp_scores_are_real_and_match_the_jacobian(name):
     assert torch.allclose(scores, explicit_ntk_scores(model, coords, residual), rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["wire", "ffn", "siren"])
+@pytest.mark.parametrize("name", NAMES)
 def test_nint_ntk_scores_match_the_jacobian(name):
+    """samplers/nint.py's ntk_scores, torch.func path for every model (WIRE and FFN included),
+    and the hand-written path for the models that offer `pointwise_mlp()`."""
     nint = pytest.importorskip("samplers.nint", reason="samplers/nint.py (ntk_scores) not merged yet")
     model, coords, residual = ntk_problem(name)
     expected = explicit_ntk_scores(model, coords, residual)
-    for chunk in (None, 4):
-        scores = nint.ntk_scores(model, coords, residual, chunk_size=chunk)
-        assert not scores.is_complex() and scores.shape == (9,)
-        assert torch.allclose(scores.double(), expected, rtol=1e-6, atol=1e-9), (name, chunk)
+    methods = ["func"] + (["mlp"] if hasattr(model, "pointwise_mlp") else [])
+    for method in methods:
+        for chunk in (None, 4):
+            scores = nint.ntk_scores(model, coords, residual, chunk_size=chunk, method=method)
+            assert not scores.is_complex() and scores.shape == (9,)
+            assert torch.allclose(scores.double(), expected, rtol=1e-6, atol=1e-9), (name, method, chunk)
+
+
+def test_fast_ntk_path_offered_by_the_pointwise_real_models():
+    # ffn/pemlp put a fixed encoding in front of the MLP and wire is complex: torch.func path only.
+    offered = {name for name in NAMES if hasattr(make_model(name), "pointwise_mlp")}
+    assert offered == {"siren", "mlp", "finer", "gauss"}
