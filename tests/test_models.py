@@ -325,3 +325,15 @@ def test_fast_ntk_path_offered_by_the_pointwise_real_models():
     # ffn/pemlp put a fixed encoding in front of the MLP and wire is complex: torch.func path only.
     offered = {name for name in NAMES if hasattr(make_model(name), "pointwise_mlp")}
     assert offered == {"siren", "mlp", "finer", "gauss"}
+
+
+@pytest.mark.parametrize("name", ["wire", "ffn"])
+def test_fixed_seed_gives_the_same_run_twice(name, small_task, tmp_path):
+    """Complex arithmetic (WIRE) and a random buffer (FFN) stay deterministic under NINT."""
+    results = []
+    for k in range(2):
+        cfg = image_config(name, sampler="nint", size=16, steps=4, layers=2, width=16)
+        (tmp_path / str(k)).mkdir()
+        train(cfg, small_task, str(tmp_path / str(k)), CPU, log=lambda *_: None)
+        results.append(torch.load(tmp_path / str(k) / "model.pt"))
+    assert all(torch.equal(results[0][key], results[1][key]) for key in results[0])
