@@ -46,8 +46,8 @@ class FinerLayer(nn.Module):
     def activation(self, z):
         """(sin(omega a z), d/dz = omega a cos(omega a z)), a = |z| + 1 held constant as in
         forward(): the derivative training uses (NINT's fast NTK path)."""
-        wz = self.omega * (z.abs() + 1.0)
-        return torch.sin(wz * z), wz * torch.cos(wz * z)
+        frequency = self.omega * (z.abs() + 1.0)
+        return torch.sin(frequency * z), frequency * torch.cos(frequency * z)
 
 
 class Finer(nn.Module):
