@@ -46,6 +46,23 @@ def synchronize(device: torch.device):
         torch.cuda.synchronize(device)
 
 
+def optimization_step(model, optimizer, x, y, weights=None, step=0):
+    """One Adam step on the MSE of the points (x, y), optionally weighted per point.
+
+    Returns (loss as a float, per-point loss [B] attached to the graph's values).
+    Raises TrainingDiverged before updating when the loss is NaN or inf.
+    """
+    point_loss = (model(x) - y).pow(2).mean(dim=1)
+    loss = point_loss.mean() if weights is None else (weights * point_loss).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    loss_value = loss.item()  # also a device sync
+    if not math.isfinite(loss_value):
+        raise TrainingDiverged(f"loss became {loss_value} at step {step}")
+    optimizer.step()
+    return loss_value, point_loss
+
+
 def make_lr_scheduler(name: str, optimizer, total_steps: int):
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=1e-6)
@@ -167,14 +184,7 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
                 y = selection.targets if selection.targets is not None else targets[selection.indices]
                 if sampler.needs_coord_grads:
                     x = x.detach().requires_grad_(True)
-                point_loss = (model(x) - y).pow(2).mean(dim=1)
-                loss = point_loss.mean() if selection.weights is None else (selection.weights * point_loss).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                loss_value = loss.item()  # also a device sync
-                if not math.isfinite(loss_value):
-                    raise TrainingDiverged(f"loss became {loss_value} at step {step}")
-                optimizer.step()
+                loss_value, point_loss = optimization_step(model, optimizer, x, y, selection.weights, step)
                 if lr_scheduler is not None:
                     lr_scheduler.step()
                 sampler.observe(selection, point_loss.detach(), x.grad if sampler.needs_coord_grads else None)

@@ -1,0 +1,127 @@
+"""What one NTK score and one NINT step cost, against a full-batch training step.
+
+    python benchmarks/ntk_cost.py                      # 128x128 and 256x256, 5x256 SIREN
+    python benchmarks/ntk_cost.py --sizes 512 --device cuda
+    python benchmarks/ntk_cost.py --sizes 1024 --repeats 1 --memory-only   # the 24 GiB check
+
+Per size it prints the best-of-R wall time (after a warm-up; the measurements are
+interleaved so that a noisy machine hits them alike) of:
+  full step   one training step on all N points (forward + backward + Adam)
+  ntk score   one NTK score, residual included (samplers/nint.py, default method)
+  ntk chunked the same in chunks of N/4 points
+  ntk func    the same with the plain torch.func VJP + JVP (reference)
+  nint step   one NINT step after the NTK phase (p_ntk = 0: 30% top error + 70% random)
+  floor       any error-driven 20% sampler's floor: a no-grad forward over N + a step on B
+and the ratios score / full step (target <= 1.8) and nint step / floor (target <= 1.1),
+and the process's peak memory.
+"""
+import argparse
+import os
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from models import build_model  # noqa: E402
+from samplers import build_sampler  # noqa: E402
+from samplers.base import SelectionContext  # noqa: E402
+from samplers.nint import ntk_scores_from_targets  # noqa: E402
+from utils.config import load_config  # noqa: E402
+from utils.tasks.image import image_grid, load_image  # noqa: E402
+from utils.trainer import optimization_step, synchronize  # noqa: E402
+
+
+def peak_memory_gib(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def timed(fn, device):
+    synchronize(device)
+    t = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - t
+
+
+def bench_size(size, args, device):
+    torch.manual_seed(0)
+    image = load_image(args.image, size)
+    coords = image_grid(size, size).to(device)
+    targets = torch.from_numpy(image.reshape(-1, 3)).to(device)
+    n = coords.shape[0]
+    model_cfg = {"name": "siren", "hidden_layers": args.layers, "hidden_features": args.width}
+    model = build_model(model_cfg, 2, 3).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    cfg = load_config("image", overrides=["EXP_CONFIGS.strategy_type=nint", "TRAIN_CONFIGS.iterations=5000"])
+    sampler = build_sampler(cfg, n, torch.Generator().manual_seed(0), signal={"modality": "image"})
+    sampler.ntk_active, sampler.p_ntk = False, 0.0  # after the NTK phase
+    B = sampler.batch_size(0)
+    random_idx = torch.randperm(n)[:B].to(device)
+
+    def full_step():
+        optimization_step(model, optimizer, coords, targets)
+
+    def ntk_score():
+        ntk_scores_from_targets(model, coords, targets)
+
+    def ntk_chunked():
+        ntk_scores_from_targets(model, coords, targets, chunk_size=max(1, n // 4))
+
+    def ntk_func():
+        ntk_scores_from_targets(model, coords, targets, method="func")
+
+    def nint_step():  # exactly the trainer's per-step work
+        ctx = SelectionContext(0, 5000, model, coords, targets)
+        sel = sampler.choose(ctx, B)
+        optimization_step(model, optimizer, coords[sel.indices], targets[sel.indices])
+
+    def floor():
+        with torch.no_grad():
+            model(coords)
+        optimization_step(model, optimizer, coords[random_idx], targets[random_idx])
+
+    cases = {"full step": full_step, "ntk score": ntk_score, "ntk chunked": ntk_chunked,
+             "ntk func": ntk_func, "nint step": nint_step, "floor": floor}
+    if args.memory_only:
+        cases = {"ntk score": ntk_score}
+    best = {k: float("inf") for k in cases}
+    for fn in cases.values():  # warm-up
+        fn()
+    for _ in range(args.repeats):
+        for name, fn in cases.items():
+            best[name] = min(best[name], timed(fn, device))
+    print(f"\n{size}x{size} image, N = {n:,}, B = {B:,}, SIREN {args.layers}x{args.width}, device {device}, "
+          f"{torch.get_num_threads()} threads, best of {args.repeats}")
+    for name, t in best.items():
+        print(f"  {name:<12} {t * 1e3:10.1f} ms")
+    if not args.memory_only:
+        print(f"  ratio ntk score / full step   {best['ntk score'] / best['full step']:.2f}  (target <= 1.8)")
+        print(f"  ratio ntk chunked / full step {best['ntk chunked'] / best['full step']:.2f}  (target <= 1.8)")
+        print(f"  ratio ntk func / full step    {best['ntk func'] / best['full step']:.2f}  (plain torch.func)")
+        print(f"  ratio nint step / floor       {best['nint step'] / best['floor']:.2f}  (target <= 1.1)")
+    print(f"  peak memory of the process so far: {peak_memory_gib(device):.2f} GiB")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    p.add_argument("--image", default="images/01.png")
+    p.add_argument("--layers", type=int, default=5)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--memory-only", action="store_true", help="only the NTK score (for the 1024x1024 memory check)")
+    args = p.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
+    for size in args.sizes:
+        bench_size(size, args, device)
+
+
+if __name__ == "__main__":
+    main()
