@@ -65,6 +65,7 @@ RANGES = {
     "TRAIN_CONFIGS.iterations": (1, None, True, True),
     "TRAIN_CONFIGS.eval_interval": (1, None, True, True),
     "TRAIN_CONFIGS.forward_chunk": (0, None, True, True),
+    "TRAIN_CONFIGS.num_threads": (0, None, True, True),
     "TRAIN_CONFIGS.lr": (0.0, None, False, True),
     "model_config.hidden_layers": (1, None, True, True),
     "model_config.hidden_features": (1, None, True, True),

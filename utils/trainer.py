@@ -106,6 +106,8 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
     train_cfg = cfg["TRAIN_CONFIGS"]
     S = int(train_cfg["iterations"])
     seed = int(train_cfg["seed"])
+    if train_cfg.get("num_threads"):
+        torch.set_num_threads(int(train_cfg["num_threads"]))
     torch.manual_seed(seed)
     np.random.seed(seed)
 
