@@ -9,4 +9,7 @@ def build_task(name: str, cfg: dict, device):
     if name == "image":
         from utils.tasks.image import ImageTask
         return ImageTask(cfg, device)
+    if name == "sdf":
+        from utils.tasks.sdf import SdfTask
+        return SdfTask(cfg, device)
     raise ValueError(f"unknown task {name!r}")
