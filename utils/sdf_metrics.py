@@ -29,8 +29,8 @@ def surface_from_grid(sdf_grid: np.ndarray, level: float = 0.0):
         return None
     resolution = sdf_grid.shape[0]
     spacing = (UNIT_CUBE[1] - UNIT_CUBE[0]) / (resolution - 1)
-    vertices, faces, _, _ = measure.marching_cubes(sdf_grid, level=level, spacing=(spacing,) * 3,
-                                                   gradient_direction="ascent")
+    # scikit-image's default ('descent') orients faces towards increasing values: outwards for an SDF
+    vertices, faces, _, _ = measure.marching_cubes(sdf_grid, level=level, spacing=(spacing,) * 3)
     return vertices + UNIT_CUBE[0], faces.astype(np.int64)
 
 
