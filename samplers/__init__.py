@@ -4,6 +4,7 @@ Adding a sampler is one new file in this folder plus one line here.
 """
 from samplers.base import Sampler, SelectionContext, Selection
 from samplers.int_sampler import IntSampler
+from samplers.nint import NintNoNtkSampler, NintSampler
 from samplers.standard import StandardSampler
 from samplers.uniform import UniformSampler
 
@@ -11,6 +12,8 @@ SAMPLERS = {
     "standard": StandardSampler,
     "uniform": UniformSampler,
     "int": IntSampler,
+    "nint": NintSampler,
+    "nint_no_ntk": NintNoNtkSampler,
 }
 
 
