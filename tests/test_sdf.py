@@ -248,6 +248,23 @@ def test_reused_selection_keeps_positions_on_fresh_points(sphere_obj, cache_dir,
     assert not torch.equal(i1, i2)                          # re-selected at step 2
 
 
+def test_nint_reuses_ntk_positions_between_refreshes(sphere_obj, cache_dir):
+    cfg, task = make_task(sphere_obj, cache_dir, **{"EXP_CONFIGS.strategy_type": "nint"})
+    generator = torch.Generator().manual_seed(0)
+    sampler = build_sampler(cfg, task.n_points, generator, signal=task.signal)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
+    streams = []
+    for step in range(2):  # selection call 1 computes the NTK ranking, call 2 reuses it
+        coords, targets = task.batch(step, generator)
+        selection = sampler.select(SelectionContext(step, 30, model, coords, targets))
+        assert len(selection.indices.unique()) == len(selection.indices) == int(0.4 * 2000)
+        streams.append({k: v.clone() for k, v in sampler.last_streams.items()})
+    assert sampler.refresh_calls == [1] and len(streams[0]["ntk"]) > 0
+    assert torch.equal(streams[0]["ntk"], streams[1]["ntk"])  # the same positions, on fresh points
+    assert not torch.equal(streams[0]["error"], streams[1]["error"])  # errors of the current points
+
+
 # -- the command line and the shared loop -------------------------------------------------
 def read_rows(run_dir):
     with open(os.path.join(run_dir, "metrics.csv")) as f:

@@ -42,14 +42,13 @@ import torch
 from utils.errors import UserError
 from utils.mesh_io import file_hash, load_shape, write_ply
 from utils.sdf_geometry import (NormalProjectedDistance, evaluate_on_grid, exact_signed_distance, is_watertight,
-                                near_surface_points, sample_triangles, winding_inside)
+                                near_surface_points, pseudonormal_signed_distance, sample_triangles, winding_inside)
 from utils.sdf_metrics import chamfer_distance, iou, surface_from_grid
 from utils.tasks.base import Task, predict
 
-CACHE_VERSION = 1          # bump when the way a cached array is computed changes
+CACHE_VERSION = 2          # bump when the way a cached array is computed changes
 POOL_SEED = 0              # the pool of training points is part of the data, fixed for every run
 EVAL_SEED = 1              # surface samples for Chamfer: fixed, so evaluations are comparable
-NORMAL_SURFACE_SAMPLES = 250_000  # oriented surface samples behind the fallback distance of a mesh
 GEOMETRY_CHUNK = 100_000   # points per call into the geometry library (bounded memory, progress)
 RENDER_MAX_FACES = 300_000  # larger ground-truth meshes are rendered from their occupancy grid
 
@@ -83,7 +82,7 @@ class SdfTask(Task):
         self.mesh_hash = file_hash(self.path)
         self.watertight = self.shape.is_mesh and is_watertight(self.shape.faces)
         self.sign_method = self._choose_sign_method(data["sign_method"])
-        self._fallback = None  # NormalProjectedDistance, built on first use
+        self._point_cloud_distance = None  # NormalProjectedDistance, built on first use
 
         pool = self._cached("pool", {"pool_size": self.pool_size, "coarse": self.coarse_scale,
                                      "fine": self.fine_scale}, self._build_pool)
@@ -142,20 +141,14 @@ class SdfTask(Task):
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """Signed distances [M] (float64) of points [M, 3] in normalized units, by sign_method."""
+        s = self.shape
         if self.sign_method == "exact":
-            return exact_signed_distance(points, self.shape.vertices, self.shape.faces)
-        return self._fallback_distance()(points)
-
-    def _fallback_distance(self) -> NormalProjectedDistance:
-        if self._fallback is None:
-            s = self.shape
-            if s.is_mesh:
-                rng = np.random.default_rng(POOL_SEED)
-                points, normals = sample_triangles(s.vertices, s.faces, NORMAL_SURFACE_SAMPLES, rng)
-            else:
-                points, normals = s.vertices, s.normals
-            self._fallback = NormalProjectedDistance(points, normals)
-        return self._fallback
+            return exact_signed_distance(points, s.vertices, s.faces)
+        if s.is_mesh:
+            return pseudonormal_signed_distance(points, s.vertices, s.faces)
+        if self._point_cloud_distance is None:
+            self._point_cloud_distance = NormalProjectedDistance(s.vertices, s.normals)
+        return self._point_cloud_distance(points)
 
     def _build_pool(self) -> dict:
         rng = np.random.default_rng(POOL_SEED)
@@ -175,8 +168,7 @@ class SdfTask(Task):
             inside = evaluate_on_grid(lambda p: winding_inside(p, self.shape.vertices, self.shape.faces),
                                       self.resolution, GEOMETRY_CHUNK * 4)
         else:
-            inside = evaluate_on_grid(lambda p: self._fallback_distance()(p) < 0, self.resolution,
-                                      GEOMETRY_CHUNK * 4)
+            inside = evaluate_on_grid(lambda p: self.signed_distance(p) < 0, self.resolution, GEOMETRY_CHUNK)
         return {"packed": np.packbits(inside.reshape(-1))}
 
     def _true_surface_points(self) -> np.ndarray:
