@@ -51,6 +51,7 @@ CHOICES = {
     "TRAIN_CONFIGS.lpips": lambda: (0, 1),
     "TRAIN_CONFIGS.progress": lambda: (0, 1),
     "nint.save_selection_maps": lambda: (0, 1),
+    "DATASET_CONFIGS.resample": lambda: (0, 1),
     "DATASET_CONFIGS.sign_method": lambda: ("auto", "exact", "normal"),
 }
 
@@ -69,6 +70,9 @@ RANGES = {
     "model_config.hidden_layers": (1, None, True, True),
     "model_config.hidden_features": (1, None, True, True),
     "WANDB_CONFIGS.log_images_every": (1, None, True, True),
+    "DATASET_CONFIGS.num_secs": (0.0, None, False, True),
+    "DATASET_CONFIGS.start_sec": (0.0, None, True, True),
+    "DATASET_CONFIGS.sample_rate": (1, None, True, True),
     "DATASET_CONFIGS.num_samples": (2, None, True, True),
     "DATASET_CONFIGS.pool_size": (2, None, True, True),
     "DATASET_CONFIGS.coarse_scale": (0.0, None, False, True),
@@ -108,6 +112,15 @@ def _value_range_check(value):
     if isinstance(value, (list, tuple)) and [float(v) for v in value] in ([0.0, 1.0], [-1.0, 1.0]):
         return None
     return "must be [0, 1] or [-1, 1]"
+
+
+@register_check("DATASET_CONFIGS.time_range")
+def _time_range_check(value):
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and value[0] < value[1]):
+        return None
+    return "must be [t0, t1] with numbers t0 < t1"
 
 
 def read_yaml(path: str) -> dict:
@@ -160,6 +173,13 @@ def _set(cfg: dict, schema: dict, section: str, key: str, value, origin: str):
         full = [f"{section}.{k}" for k in schema[section]]
         raise UserError(f"unknown config key '{section}.{key}' in {origin}{_suggest(f'{section}.{key}', full)}")
     default = schema[section][key]
+    numeric = (isinstance(default, (int, float)) and not isinstance(default, bool)) or f"{section}.{key}" in RANGES
+    if numeric and isinstance(value, str):
+        # YAML 1.1 reads 1e-3 (no dot) as a string; take it as the number it means.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if not _type_ok(default, value):
         raise UserError(f"{section}.{key}={value!r} ({origin}): expected a {type(default).__name__} "
                         f"like the default {default!r}")

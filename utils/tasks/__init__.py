@@ -9,6 +9,9 @@ def build_task(name: str, cfg: dict, device):
     if name == "image":
         from utils.tasks.image import ImageTask
         return ImageTask(cfg, device)
+    if name == "audio":
+        from utils.tasks.audio import AudioTask
+        return AudioTask(cfg, device)
     if name == "sdf":
         from utils.tasks.sdf import SdfTask
         return SdfTask(cfg, device)
