@@ -52,6 +52,7 @@ CHOICES = {
     "TRAIN_CONFIGS.progress": lambda: (0, 1),
     "nint.save_selection_maps": lambda: (0, 1),
     "DATASET_CONFIGS.resample": lambda: (0, 1),
+    "DATASET_CONFIGS.sign_method": lambda: ("auto", "exact", "normal"),
 }
 
 # (low, high, low_inclusive, high_inclusive); None = unbounded.
@@ -73,6 +74,12 @@ RANGES = {
     "DATASET_CONFIGS.num_secs": (0.0, None, False, True),
     "DATASET_CONFIGS.start_sec": (0.0, None, True, True),
     "DATASET_CONFIGS.sample_rate": (1, None, True, True),
+    "DATASET_CONFIGS.num_samples": (2, None, True, True),
+    "DATASET_CONFIGS.pool_size": (2, None, True, True),
+    "DATASET_CONFIGS.coarse_scale": (0.0, None, False, True),
+    "DATASET_CONFIGS.fine_scale": (0.0, None, False, True),
+    "DATASET_CONFIGS.render_resolution": (8, None, True, True),
+    "DATASET_CONFIGS.chamfer_samples": (1, None, True, True),
 }
 
 # Extra checks that need more than a set or a range; each returns an error string or None.

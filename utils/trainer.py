@@ -201,6 +201,7 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
                     row = {"step": done, "train_seconds": round(train_seconds, 4), **metrics,
                            "batch_size": int(len(x)), "loss": loss_value}
                     logger.log(row)
+                    task.after_evaluation(done, metrics, run_dir)
                     last_metric = metrics.get(task.progress_metric)
                     if wandb_logger is not None:
                         wandb_logger.log_metrics(done, train_seconds, dict(metrics, loss=loss_value, batch_size=len(x)))

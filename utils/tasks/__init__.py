@@ -12,4 +12,7 @@ def build_task(name: str, cfg: dict, device):
     if name == "audio":
         from utils.tasks.audio import AudioTask
         return AudioTask(cfg, device)
+    if name == "sdf":
+        from utils.tasks.sdf import SdfTask
+        return SdfTask(cfg, device)
     raise ValueError(f"unknown task {name!r}")

@@ -34,6 +34,10 @@ class Task:
     def evaluate(self, model) -> dict:
         raise NotImplementedError
 
+    def after_evaluation(self, step: int, metrics: dict, run_dir: str):
+        """Write per-evaluation artifacts (e.g. the SDF task's best mesh so far); inside the
+        evaluation, so off the training clock. Default: none."""
+
     def save_outputs(self, model, run_dir: str):
         pass
 

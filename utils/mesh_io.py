@@ -1,0 +1,150 @@
+"""Reading shapes for SDF fitting, normalizing them into the unit cube, writing PLY meshes.
+
+A shape is either a triangle mesh (OBJ, PLY, STL, OFF; read with libigl, polygons
+triangulated) or an oriented point cloud (.xyz text: one point per line,
+`x y z nx ny nz`). Every problem with the file is a one-line UserError.
+
+Normalization: the shape's axis-aligned bounding box is centred on the origin and
+scaled uniformly so that its longest side is SHAPE_EXTENT = 0.9, i.e. the shape sits
+inside the unit cube [-0.5, 0.5]^3 with a margin of 0.05 on every side (so that its
+surface never touches the border of the evaluation grid, where marching cubes would
+leave holes). All distances, noise scales and metrics are in these normalized units.
+"""
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from utils.errors import UserError
+
+MESH_FORMATS = (".obj", ".ply", ".stl", ".off")
+POINT_CLOUD_FORMATS = (".xyz",)
+SHAPE_EXTENT = 0.9  # longest side of the normalized shape's bounding box, inside the unit cube
+
+
+@dataclass
+class Shape:
+    """A mesh (faces given) or an oriented point cloud (normals given), in normalized units.
+
+    vertices [V, 3] float64; faces [F, 3] int64 or None; normals [V, 3] unit length or None.
+    center [3] and scale: normalized = (original - center) * scale.
+    """
+    vertices: np.ndarray
+    faces: Optional[np.ndarray]
+    normals: Optional[np.ndarray]
+    center: np.ndarray
+    scale: float
+
+    @property
+    def is_mesh(self) -> bool:
+        return self.faces is not None
+
+    def transform(self) -> dict:
+        """The normalization, as saved with a run (normalization.json)."""
+        return {"formula": "normalized = (original - center) * scale; original = normalized / scale + center",
+                "center": [float(c) for c in self.center], "scale": float(self.scale),
+                "unit_cube": [-0.5, 0.5], "shape_extent": SHAPE_EXTENT}
+
+
+def file_hash(path: str) -> str:
+    """SHA-256 of the file's bytes (the key of every on-disk cache of a shape)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_mesh(path: str):
+    import igl  # libigl: a compiled extension, imported only when a mesh is read
+    try:
+        vertices, faces = igl.read_triangle_mesh(path)
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot read mesh {path}: {first}") from None
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    if vertices.ndim != 2 or vertices.shape[0] == 0:
+        raise UserError(f"cannot read mesh {path}: no vertices found (unreadable or empty file)")
+    if faces.size == 0:
+        raise UserError(f"{path}: the mesh has no faces; for points with normals use an .xyz "
+                        f"file with lines 'x y z nx ny nz'")
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise UserError(f"{path}: expected triangle faces, got an array of shape {faces.shape}")
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise UserError(f"{path}: a face refers to a vertex that does not exist "
+                        f"(indices {faces.min()}..{faces.max()}, {len(vertices)} vertices)")
+    return vertices, faces
+
+
+def _read_point_cloud(path: str):
+    try:
+        data = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#")
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot read point cloud {path}: {first}") from None
+    if data.size == 0:
+        raise UserError(f"{path}: the point cloud is empty")
+    if data.shape[1] == 3:
+        raise UserError(f"{path}: the point cloud has no normals; expected 6 columns 'x y z nx ny nz' "
+                        f"(signed distances need oriented points)")
+    if data.shape[1] != 6:
+        raise UserError(f"{path}: expected 6 columns 'x y z nx ny nz', got {data.shape[1]}")
+    points, normals = data[:, :3], data[:, 3:]
+    lengths = np.linalg.norm(normals, axis=1)
+    if not np.all(lengths > 1e-12):
+        raise UserError(f"{path}: {int(np.sum(lengths <= 1e-12))} points have a zero normal")
+    return points, normals / lengths[:, None]
+
+
+def load_shape(path: str) -> Shape:
+    """Read a mesh or an oriented point cloud and normalize it into the unit cube."""
+    if not os.path.isfile(path):
+        raise UserError(f"shape file not found: {path}")
+    ext = os.path.splitext(path)[1].lower()
+    if ext in MESH_FORMATS:
+        vertices, faces = _read_mesh(path)
+        normals = None
+    elif ext in POINT_CLOUD_FORMATS:
+        (vertices, normals), faces = _read_point_cloud(path), None
+    else:
+        raise UserError(f"{path}: unsupported shape format '{ext}'; meshes: {', '.join(MESH_FORMATS)}; "
+                        f"oriented point clouds: {', '.join(POINT_CLOUD_FORMATS)} (x y z nx ny nz)")
+    if not np.all(np.isfinite(vertices)):
+        raise UserError(f"{path}: vertex coordinates contain NaN or inf")
+    if faces is not None:
+        # Only the vertices that faces use define the shape (OBJ files may carry stray ones).
+        used = np.unique(faces)
+        lo, hi = vertices[used].min(axis=0), vertices[used].max(axis=0)
+    else:
+        lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    extent = hi - lo
+    longest = float(extent.max())
+    if not longest > 0:
+        raise UserError(f"{path}: degenerate bounding box (every point at the same position)")
+    if extent.min() <= 1e-9 * longest:
+        axis = "xyz"[int(extent.argmin())]
+        raise UserError(f"{path}: degenerate bounding box, flat along {axis} "
+                        f"(extent {extent.tolist()}): a shape with no volume has no inside")
+    center = (lo + hi) / 2.0
+    scale = SHAPE_EXTENT / longest
+    return Shape((vertices - center) * scale, faces, normals, center, scale)
+
+
+def write_ply(path: str, vertices: np.ndarray, faces: np.ndarray):
+    """A binary little-endian PLY triangle mesh (float32 vertices, int32 indices)."""
+    vertices = np.ascontiguousarray(vertices, dtype="<f4")
+    face_records = np.empty(len(faces), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
+    face_records["n"] = 3
+    face_records["idx"] = faces
+    header = ("ply\nformat binary_little_endian 1.0\n"
+              f"element vertex {len(vertices)}\nproperty float x\nproperty float y\nproperty float z\n"
+              f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n")
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(header.encode("ascii"))
+        f.write(vertices.tobytes())
+        f.write(face_records.tobytes())
+    os.replace(tmp, path)
