@@ -3,7 +3,11 @@
 Adding a sampler is one new file in this folder plus one line here.
 """
 from samplers.base import Sampler, SelectionContext, Selection
+from samplers.egra import EgraSampler
+from samplers.evos import EvosNoCfsSampler, EvosSampler
+from samplers.expansive import ExpansiveSampler
 from samplers.int_sampler import IntSampler
+from samplers.soft_mining import SoftMiningSampler
 from samplers.standard import StandardSampler
 from samplers.uniform import UniformSampler
 
@@ -11,6 +15,11 @@ SAMPLERS = {
     "standard": StandardSampler,
     "uniform": UniformSampler,
     "int": IntSampler,
+    "evos": EvosSampler,
+    "evos_no_cfs": EvosNoCfsSampler,
+    "expansive": ExpansiveSampler,
+    "egra": EgraSampler,
+    "soft_mining": SoftMiningSampler,
 }
 
 

@@ -51,6 +51,7 @@ CHOICES = {
     "TRAIN_CONFIGS.lpips": lambda: (0, 1),
     "TRAIN_CONFIGS.progress": lambda: (0, 1),
     "nint.save_selection_maps": lambda: (0, 1),
+    "soft_mining.snap_to_pixels": lambda: (0, 1),
 }
 
 # (low, high, low_inclusive, high_inclusive); None = unbounded.
@@ -68,6 +69,27 @@ RANGES = {
     "model_config.hidden_layers": (1, None, True, True),
     "model_config.hidden_features": (1, None, True, True),
     "WANDB_CONFIGS.log_images_every": (1, None, True, True),
+    "evos.fitness_interval_start": (1, None, True, True),
+    "evos.fitness_interval_end": (1, None, True, True),
+    "evos.mutation_ratio": (0.0, 1.0, True, True),
+    "evos.cfs_steps": (0, None, True, True),
+    "evos.cfs_weight": (0.0, None, True, True),
+    "expansive.xi": (0.0, 1.0, True, True),
+    "expansive.canny_sigma": (0.0, None, True, True),
+    "egra.low_threshold": (0.0, None, True, True),
+    "egra.high_threshold": (0.0, None, True, True),
+    "egra.canny_sigma": (0.0, None, True, True),
+    "egra.p": (0.0, 1.0, True, True),
+    "egra.base_rate": (0.0, None, False, True),
+    "egra.shift_min": (0, None, True, True),
+    "egra.shift_max": (0, None, True, True),
+    "soft_mining.a": (0.0, None, True, True),
+    "soft_mining.b": (0.0, None, True, True),
+    "soft_mining.resample_low_loss": (0.0, 1.0, True, False),
+    "soft_mining.uniform_share": (0.0, 1.0, True, True),
+    "soft_mining.alpha": (0.0, None, True, True),
+    "soft_mining.warmup": (1, None, True, True),
+    "soft_mining.correction_min": (0.0, None, True, True),
 }
 
 # Extra checks that need more than a set or a range; each returns an error string or None.

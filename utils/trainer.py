@@ -167,8 +167,7 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
                 y = selection.targets if selection.targets is not None else targets[selection.indices]
                 if sampler.needs_coord_grads:
                     x = x.detach().requires_grad_(True)
-                point_loss = (model(x) - y).pow(2).mean(dim=1)
-                loss = point_loss.mean() if selection.weights is None else (selection.weights * point_loss).mean()
+                loss, point_loss = sampler.training_loss(selection, model(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 loss_value = loss.item()  # also a device sync
