@@ -3,10 +3,22 @@
 Adding a model is one new file in this folder plus one line in MODELS below, and
 its defaults (its own parameters and learning rate) in config/model_config/NAME.yaml.
 """
+from models.ffn import FFN
+from models.finer import Finer
+from models.gauss import Gauss
+from models.mlp import ReluMLP
+from models.pemlp import PEMLP
 from models.siren import Siren
+from models.wire import Wire
 
 MODELS = {
     "siren": Siren,
+    "ffn": FFN,
+    "wire": Wire,
+    "mlp": ReluMLP,
+    "finer": Finer,
+    "gauss": Gauss,
+    "pemlp": PEMLP,
 }
 
 

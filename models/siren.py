@@ -31,6 +31,11 @@ class SineLayer(nn.Module):
     def forward(self, x):
         return torch.sin(self.omega_0 * self.linear(x))
 
+    def activation(self, z):
+        """(sin(omega_0 z), d/dz) for the pre-activation z = W x + b (NINT's fast NTK path)."""
+        wz = self.omega_0 * z
+        return torch.sin(wz), self.omega_0 * torch.cos(wz)
+
 
 class Siren(nn.Module):
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
@@ -51,3 +56,8 @@ class Siren(nn.Module):
     def forward(self, coords):
         """coords: [N, in_features] in the task's coordinate range -> [N, out_features]."""
         return self.net(coords)
+
+    def pointwise_mlp(self):
+        """The network as [(linear, activation or None)]: lets samplers/nint.py compute exact
+        NTK scores with a hand-written VJP and tangent pass that reuse one forward."""
+        return [(layer.linear, layer.activation) for layer in self.net[:-1]] + [(self.net[-1], None)]

@@ -7,6 +7,7 @@ from samplers.egra import EgraSampler
 from samplers.evos import EvosNoCfsSampler, EvosSampler
 from samplers.expansive import ExpansiveSampler
 from samplers.int_sampler import IntSampler
+from samplers.nint import NintNoNtkSampler, NintSampler
 from samplers.soft_mining import SoftMiningSampler
 from samplers.standard import StandardSampler
 from samplers.uniform import UniformSampler
@@ -20,6 +21,8 @@ SAMPLERS = {
     "expansive": ExpansiveSampler,
     "egra": EgraSampler,
     "soft_mining": SoftMiningSampler,
+    "nint": NintSampler,
+    "nint_no_ntk": NintNoNtkSampler,
 }
 
 

@@ -23,7 +23,7 @@ def main(task_name: str, argv=None):
         prog=f"train_{task_name}.py",
         description=f"Fit an implicit neural representation to one {task_name} signal.",
         epilog="Overrides: SECTION.key=value, the value parsed as YAML, e.g. TRAIN_CONFIGS.iterations=1000 "
-               "DATASET_CONFIGS.img_size=[128,192]. Defaults: config/train_%s.yaml." % task_name)
+               "EXP_CONFIGS.strategy_type=int. Defaults: config/train_%s.yaml." % task_name)
     parser.add_argument("--config", help="YAML file with any subset of the default keys")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
     parser.add_argument("overrides", nargs="*", help="SECTION.key=value")

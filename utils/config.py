@@ -52,6 +52,7 @@ CHOICES = {
     "TRAIN_CONFIGS.progress": lambda: (0, 1),
     "nint.save_selection_maps": lambda: (0, 1),
     "soft_mining.snap_to_pixels": lambda: (0, 1),
+    "DATASET_CONFIGS.resample": lambda: (0, 1),
 }
 
 # (low, high, low_inclusive, high_inclusive); None = unbounded.
@@ -90,6 +91,9 @@ RANGES = {
     "soft_mining.alpha": (0.0, None, True, True),
     "soft_mining.warmup": (1, None, True, True),
     "soft_mining.correction_min": (0.0, None, True, True),
+    "DATASET_CONFIGS.num_secs": (0.0, None, False, True),
+    "DATASET_CONFIGS.start_sec": (0.0, None, True, True),
+    "DATASET_CONFIGS.sample_rate": (1, None, True, True),
 }
 
 # Extra checks that need more than a set or a range; each returns an error string or None.
@@ -123,6 +127,15 @@ def _value_range_check(value):
     if isinstance(value, (list, tuple)) and [float(v) for v in value] in ([0.0, 1.0], [-1.0, 1.0]):
         return None
     return "must be [0, 1] or [-1, 1]"
+
+
+@register_check("DATASET_CONFIGS.time_range")
+def _time_range_check(value):
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and value[0] < value[1]):
+        return None
+    return "must be [t0, t1] with numbers t0 < t1"
 
 
 def read_yaml(path: str) -> dict:
@@ -175,6 +188,13 @@ def _set(cfg: dict, schema: dict, section: str, key: str, value, origin: str):
         full = [f"{section}.{k}" for k in schema[section]]
         raise UserError(f"unknown config key '{section}.{key}' in {origin}{_suggest(f'{section}.{key}', full)}")
     default = schema[section][key]
+    numeric = (isinstance(default, (int, float)) and not isinstance(default, bool)) or f"{section}.{key}" in RANGES
+    if numeric and isinstance(value, str):
+        # YAML 1.1 reads 1e-3 (no dot) as a string; take it as the number it means.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if not _type_ok(default, value):
         raise UserError(f"{section}.{key}={value!r} ({origin}): expected a {type(default).__name__} "
                         f"like the default {default!r}")

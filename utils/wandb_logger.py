@@ -43,7 +43,13 @@ class WandbLogger:
         self.run.log(record, step=step)
 
     def log_media(self, step: int, media: dict):
-        self.run.log({k: self.wandb.Image(v) for k, v in media.items()}, step=step)
+        """media: name -> an image array, or {'audio': [T] array, 'sample_rate': Hz} for a sound."""
+        self.run.log({k: self._wrap(v) for k, v in media.items()}, step=step)
+
+    def _wrap(self, value):
+        if isinstance(value, dict) and "audio" in value:
+            return self.wandb.Audio(value["audio"], sample_rate=value["sample_rate"])
+        return self.wandb.Image(value)
 
     def finish(self):
         self.run.finish()

@@ -9,4 +9,7 @@ def build_task(name: str, cfg: dict, device):
     if name == "image":
         from utils.tasks.image import ImageTask
         return ImageTask(cfg, device)
+    if name == "audio":
+        from utils.tasks.audio import AudioTask
+        return AudioTask(cfg, device)
     raise ValueError(f"unknown task {name!r}")

@@ -38,6 +38,7 @@ class Task:
         pass
 
     def wandb_media(self, model, first: bool) -> dict:
+        """name -> image array [H, W, C], or {'audio': [T] array, 'sample_rate': Hz}; `first`: add the target."""
         return {}
 
 

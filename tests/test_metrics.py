@@ -1,0 +1,61 @@
+"""PSNR, SSIM and LPIPS on inputs whose values are known."""
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from utils import lpips as lpips_module
+from utils.lpips import load_lpips, lpips_distance
+from utils.metrics import psnr, ssim
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def test_psnr_of_known_noise_level(rng):
+    target = rng.uniform(0.2, 0.8, size=(64, 64, 3))
+    noisy = target + 0.01 * np.sign(rng.standard_normal(target.shape))  # MSE exactly 1e-4
+    assert psnr(noisy, target) == pytest.approx(40.0, abs=1e-6)
+
+
+def test_psnr_clamps_prediction():
+    target = np.ones((8, 8, 3))
+    assert psnr(np.full((8, 8, 3), 2.0), target) == float("inf")
+
+
+def test_ssim_identical_is_one(rng):
+    img = rng.uniform(size=(32, 32, 3))
+    assert ssim(img, img) == pytest.approx(1.0)
+    assert ssim(img[..., :1], img[..., :1]) == pytest.approx(1.0)
+    assert ssim(np.clip(img + 0.2 * rng.standard_normal(img.shape), 0, 1), img) < 0.9
+
+
+def _read(name):
+    return iio.imread(os.path.join(DATA, name)).astype(np.float32) / 255.0
+
+
+def test_lpips_matches_the_lpips_package_values():
+    model, reason = load_lpips()
+    assert model is not None, reason
+    ref, p0, p1 = _read("ex_ref.png"), _read("ex_p0.png"), _read("ex_p1.png")
+    # Published values of lpips.LPIPS(net='alex', version='0.1') on its example images.
+    assert lpips_distance(model, ref, p0) == pytest.approx(0.722, abs=5e-4)
+    assert lpips_distance(model, ref, p1) == pytest.approx(0.138, abs=5e-4)
+    assert lpips_distance(model, ref, ref) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_lpips_unavailable_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(lpips_module, "SHIPPED_BACKBONE", str(tmp_path / "missing.pth"))
+    monkeypatch.setattr(lpips_module.torch.hub, "get_dir", lambda: str(tmp_path))
+    model, reason = load_lpips(backbone_path=str(tmp_path / "also_missing.pth"))
+    assert model is None and "not found" in reason
+
+
+def test_lpips_config_path_is_used_first(tmp_path, monkeypatch):
+    import torch
+    state = torch.load(lpips_module.SHIPPED_BACKBONE, map_location="cpu", weights_only=True)
+    copy = tmp_path / "alex.pth"
+    torch.save(state, copy)
+    monkeypatch.setattr(lpips_module, "SHIPPED_BACKBONE", str(tmp_path / "missing.pth"))
+    model, reason = load_lpips(backbone_path=str(copy))
+    assert model is not None, reason

@@ -1,0 +1,170 @@
+"""End to end on a tiny image: outputs, PSNR rising, reproducibility, resume, divergence, formats."""
+import csv
+import json
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_tiny, tiny_config
+from models import build_model
+from utils.errors import UserError
+from utils.tasks.image import image_grid, load_image
+from utils.trainer import Interrupted, TrainingDiverged
+
+
+def read_metrics(run_dir):
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("strategy", ["standard", "uniform", "int", "nint"])
+def test_end_to_end_psnr_rises(tiny_image, tmp_path, strategy):
+    cfg = tiny_config(tiny_image, tmp_path, f"EXP_CONFIGS.strategy_type={strategy}", "TRAIN_CONFIGS.lr=1e-3")
+    summary, run_dir = run_tiny(cfg)
+    rows = read_metrics(run_dir)
+    assert [int(r["step"]) for r in rows] == [10, 20, 30]
+    assert float(rows[-1]["psnr"]) > float(rows[0]["psnr"]) + 1.0
+    expected_batch = 1024 if strategy == "standard" else 204
+    assert all(int(r["batch_size"]) == expected_batch for r in rows)
+    for name in ("config.yaml", "metrics.csv", "summary.json", "reconstruction.png", "model.pt"):
+        assert os.path.isfile(os.path.join(run_dir, name))
+    assert summary["status"] == "completed" and summary["iterations"] == 30
+    for key in ("best_psnr", "best_ssim", "best_lpips", "final_psnr", "train_seconds", "time_to", "iters_to"):
+        assert key in summary
+    assert set(summary["time_to"]) == {"psnr_25", "psnr_30", "psnr_35", "ssim_0.8", "ssim_0.9", "lpips_0.2", "lpips_0.1"}
+    assert summary["best_lpips"] is None  # LPIPS off in tiny configs: null, never 0
+    state = torch.load(os.path.join(run_dir, "model.pt"), weights_only=True)
+    model = build_model(cfg["model_config"], 2, 3)
+    model.load_state_dict(state)
+
+
+def test_time_to_threshold_from_rows(tiny_image, tmp_path):
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=standard", "TRAIN_CONFIGS.lr=1e-3")
+    summary, run_dir = run_tiny(cfg)
+    rows = read_metrics(run_dir)
+    first = next((r for r in rows if float(r["psnr"]) >= 25), None)
+    assert summary["iters_to"]["psnr_25"] == (int(first["step"]) if first else None)
+    if first:
+        assert summary["time_to"]["psnr_25"] == pytest.approx(float(first["train_seconds"]))
+
+
+def test_lpips_recorded_when_available(tmp_path):
+    img = iio.imread("images/02.png")[:48, :48]
+    path = tmp_path / "i.png"
+    iio.imwrite(path, img)
+    cfg = tiny_config(path, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.lpips=1", iterations=10)
+    summary, _ = run_tiny(cfg)
+    assert 0 < summary["final_lpips"] < 1.5
+
+
+def _metric_values(run_dir):
+    return [{k: v for k, v in r.items() if k != "train_seconds"} for r in read_metrics(run_dir)]
+
+
+def test_same_seed_same_metrics_different_seed_differs(tiny_image, tmp_path):
+    runs = []
+    for seed in (42, 42, 7):
+        cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=nint", f"TRAIN_CONFIGS.seed={seed}")
+        runs.append(_metric_values(run_tiny(cfg)[1]))
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+@pytest.mark.parametrize("strategy", ["nint", "uniform"])
+def test_resume_matches_uninterrupted(tiny_image, tmp_path, strategy):
+    overrides = (f"EXP_CONFIGS.strategy_type={strategy}", "nint.sample_interval=dense2")
+    cfg = tiny_config(tiny_image, tmp_path / "a", *overrides)
+    _, full_dir = run_tiny(cfg)
+    cfg = tiny_config(tiny_image, tmp_path / "b", *overrides)
+    with pytest.raises(Interrupted):
+        run_tiny(cfg, stop_at=15)
+    run_dir = str(tmp_path / "b" / "run")
+    assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "interrupted"
+    run_tiny(cfg, run_dir=run_dir, resume=True)
+    assert _metric_values(run_dir) == _metric_values(full_dir)
+    assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "completed"
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(tiny_image, tmp_path):
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.lr=1e30",
+                      "model_config.hidden_features=64", iterations=200)
+    with pytest.raises(TrainingDiverged, match="loss became"):
+        run_tiny(cfg)
+    run_dir = str(tmp_path / "run")
+    assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "diverged"
+
+
+def test_run_folder_never_overwritten(tiny_image, tmp_path):
+    from utils.run_logger import fresh_run_dir
+    a = fresh_run_dir(str(tmp_path), "x")
+    open(os.path.join(a, "f"), "w").close()
+    b = fresh_run_dir(str(tmp_path), "x")
+    assert a != b and b.endswith("x_1") and os.listdir(a) == ["f"]
+
+
+def test_coordinate_grid():
+    g = image_grid(3, 4)
+    assert g.shape == (12, 2)
+    assert torch.allclose(g[0], torch.tensor([-1.0, -1.0])) and torch.allclose(g[-1], torch.tensor([1.0, 1.0]))
+    assert torch.allclose(g[1], torch.tensor([-1.0, -1.0 + 2 / 3]))  # row-major: column moves first
+    assert torch.allclose(g[4], torch.tensor([0.0, -1.0]))
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgba", "rgb16", "jpeg", "tiff", "gray_alpha"])
+def test_image_formats(tmp_path, kind):
+    rgb = iio.imread("images/01.png")[:16, :20]
+    notes = []
+    if kind == "gray":
+        path, data = tmp_path / "g.png", rgb[..., 0]
+    elif kind == "rgba":
+        path, data = tmp_path / "a.png", np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])
+    elif kind == "rgb16":
+        path, data = tmp_path / "w16.tif", rgb.astype(np.uint16) * 257  # PIL cannot write RGB16 PNG
+    elif kind == "jpeg":
+        path, data = tmp_path / "j.jpg", rgb
+    elif kind == "tiff":
+        path, data = tmp_path / "t.tif", rgb
+    else:
+        path, data = tmp_path / "ga.png", np.dstack([rgb[..., 0], rgb[..., 1]])
+    iio.imwrite(path, data)
+    img = load_image(str(path), notify=notes.append)
+    assert img.dtype == np.float32 and img.shape[:2] == (16, 20) and 0 <= img.min() and img.max() <= 1
+    assert img.shape[2] == (1 if kind in ("gray", "gray_alpha") else 3)
+    assert bool(notes) == (kind in ("rgba", "gray_alpha"))
+    if kind == "rgb16":
+        assert np.allclose(img, rgb / 255.0, atol=1e-6)
+
+
+def test_resize_option(tmp_path):
+    assert load_image("images/01.png", 32).shape == (32, 32, 3)
+    assert load_image("images/01.png", [24, 40]).shape == (24, 40, 3)
+
+
+def test_value_range_minus_one_one(tiny_image, tmp_path):
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "DATASET_CONFIGS.value_range=[-1,1]",
+                      iterations=10)
+    from utils.tasks import build_task
+    task = build_task("image", cfg, torch.device("cpu"))
+    assert task.targets.min() < -0.5 and task.targets.max() <= 1.0
+    assert run_tiny(cfg)[0]["final_psnr"] > 5
+
+
+def test_super_resolution_eval_grid(tiny_image, tmp_path):
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "DATASET_CONFIGS.img_size=16",
+                      "DATASET_CONFIGS.eval_size=32", iterations=10)
+    from utils.tasks import build_task
+    task = build_task("image", cfg, torch.device("cpu"))
+    assert task.n_points == 256 and task.eval_coords.shape[0] == 1024
+    assert run_tiny(cfg)[0]["final_psnr"] > 5
+
+
+def test_cuda_request_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    from utils.trainer import resolve_device
+    with pytest.raises(UserError, match="no CUDA"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
