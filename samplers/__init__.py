@@ -16,13 +16,13 @@ SAMPLERS = {
     "standard": StandardSampler,
     "uniform": UniformSampler,
     "int": IntSampler,
+    "nint": NintSampler,
+    "nint_no_ntk": NintNoNtkSampler,
     "evos": EvosSampler,
     "evos_no_cfs": EvosNoCfsSampler,
     "expansive": ExpansiveSampler,
     "egra": EgraSampler,
     "soft_mining": SoftMiningSampler,
-    "nint": NintSampler,
-    "nint_no_ntk": NintNoNtkSampler,
 }
 
 
