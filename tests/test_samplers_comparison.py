@@ -298,3 +298,18 @@ def test_thirty_steps_raise_psnr(strategy, tmp_path):
     with open(tmp_path / "run" / "metrics.csv") as f:
         psnr = [float(row["psnr"]) for row in csv.DictReader(f)]
     assert len(psnr) == 6 and psnr[-1] > psnr[0] + 1.0, psnr
+
+
+@pytest.mark.parametrize("strategy", ("evos", "soft_mining"))
+def test_resume_matches_an_uninterrupted_run(strategy, tmp_path):
+    # the two samplers that carry state between steps (ranking, stale predictions; positions, feedback)
+    from utils.trainer import Interrupted
+    cfg = make_cfg(strategy, "TRAIN_CONFIGS.iterations=16", "TRAIN_CONFIGS.eval_interval=8", "TRAIN_CONFIGS.lr=0.001",
+                   "evos.fitness_interval_start=5", "evos.fitness_interval_end=5")
+    task = ImageTask(cfg, CPU)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    os.makedirs(whole), os.makedirs(parts)
+    expected = train(cfg, task, str(whole), CPU, log=lambda *a: None)["final_psnr"]
+    with pytest.raises(Interrupted):
+        train(cfg, task, str(parts), CPU, stop_at=7, log=lambda *a: None)
+    assert train(cfg, task, str(parts), CPU, resume=True, log=lambda *a: None)["final_psnr"] == expected
