@@ -3,8 +3,12 @@
 Adding a sampler is one new file in this folder plus one line here.
 """
 from samplers.base import Sampler, SelectionContext, Selection
+from samplers.egra import EgraSampler
+from samplers.evos import EvosNoCfsSampler, EvosSampler
+from samplers.expansive import ExpansiveSampler
 from samplers.int_sampler import IntSampler
 from samplers.nint import NintNoNtkSampler, NintSampler
+from samplers.soft_mining import SoftMiningSampler
 from samplers.standard import StandardSampler
 from samplers.uniform import UniformSampler
 
@@ -14,6 +18,11 @@ SAMPLERS = {
     "int": IntSampler,
     "nint": NintSampler,
     "nint_no_ntk": NintNoNtkSampler,
+    "evos": EvosSampler,
+    "evos_no_cfs": EvosNoCfsSampler,
+    "expansive": ExpansiveSampler,
+    "egra": EgraSampler,
+    "soft_mining": SoftMiningSampler,
 }
 
 

@@ -127,6 +127,19 @@ class Sampler:
     def choose(self, ctx: SelectionContext, batch_size: int) -> Selection:
         raise NotImplementedError
 
+    def training_loss(self, selection: Selection, predictions: torch.Tensor, targets: torch.Tensor):
+        """(loss to minimise, per-point squared error [B]) on the chosen points.
+
+        predictions, targets: [B, C]. Default: the mean squared error over points and
+        channels, weighted per point by `selection.weights` when given. A sampler whose
+        loss depends on this very forward pass overrides it (EVOS adds a Laplacian term,
+        Soft Mining derives its importance weights from the same predictions).
+        """
+        point_losses = (predictions - targets).pow(2).mean(dim=1)
+        if selection.weights is None:
+            return point_losses.mean(), point_losses
+        return (selection.weights * point_losses).mean(), point_losses
+
     def observe(self, selection: Selection, point_losses: torch.Tensor, coord_grads: Optional[torch.Tensor]):
         """Feedback after the update for samplers that need it (default: none)."""
 

@@ -46,14 +46,20 @@ def synchronize(device: torch.device):
         torch.cuda.synchronize(device)
 
 
-def optimization_step(model, optimizer, x, y, weights=None, step=0):
-    """One Adam step on the MSE of the points (x, y), optionally weighted per point.
+def mse_loss(predictions, targets):
+    """(mean squared error over points and channels, per-point squared error [B])."""
+    point_loss = (predictions - targets).pow(2).mean(dim=1)
+    return point_loss.mean(), point_loss
 
-    Returns (loss as a float, per-point loss [B] attached to the graph's values).
-    Raises TrainingDiverged before updating when the loss is NaN or inf.
+
+def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0):
+    """One Adam step on loss_fn(model(x), y) -> (loss, per-point loss [B]).
+
+    The trainer passes the sampler's `training_loss` (MSE, possibly weighted or with a
+    sampler's extra term). Returns (loss as a float, per-point loss). Raises
+    TrainingDiverged before updating when the loss is NaN or inf.
     """
-    point_loss = (model(x) - y).pow(2).mean(dim=1)
-    loss = point_loss.mean() if weights is None else (weights * point_loss).mean()
+    loss, point_loss = loss_fn(model(x), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     loss_value = loss.item()  # also a device sync
@@ -186,7 +192,8 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
                 y = selection.targets if selection.targets is not None else targets[selection.indices]
                 if sampler.needs_coord_grads:
                     x = x.detach().requires_grad_(True)
-                loss_value, point_loss = optimization_step(model, optimizer, x, y, selection.weights, step)
+                loss_value, point_loss = optimization_step(
+                    model, optimizer, x, y, lambda p, t: sampler.training_loss(selection, p, t), step)
                 if lr_scheduler is not None:
                     lr_scheduler.step()
                 sampler.observe(selection, point_loss.detach(), x.grad if sampler.needs_coord_grads else None)

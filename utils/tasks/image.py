@@ -110,7 +110,8 @@ class ImageTask(Task):
 
     @property
     def signal(self):
-        return {"modality": "image", "shape": (self.height, self.width), "image": self.image}
+        return {"modality": "image", "shape": (self.height, self.width), "image": self.image,
+                "value_range": (self.value_lo, self.value_hi)}
 
     def to_unit(self, values: torch.Tensor) -> torch.Tensor:
         """Model outputs in the configured value range -> [0, 1]."""

@@ -1,0 +1,154 @@
+"""Soft Mining (Kheradmand et al., Accelerating Neural Field Training via Soft Mining, CVPR 2024).
+
+B points are carried from step to step as continuous positions u = (row, col) in
+[0, 1]^2 (pixel r sits at u = r / (H - 1), i.e. coordinate 2u - 1 on the task's grid)
+and moved by Langevin steps toward higher loss:
+
+    u <- u + a * g + b * n,   n ~ N(0, 1),   a = 20, b = 0.02
+
+where g is the release's normalised coordinate gradient: the gradient of this step's
+(importance-weighted) batch loss with respect to the point's coordinates in [-1, 1]
+units, divided by c * (c * l), with l the point's squared error and c its importance
+weight. That equals grad log l / (B * c): a step up the log-loss, shrunk with the
+batch size B, as in both public releases.
+
+After the move, points that left [0, 1]^2 or sit among the lowest `resample_low_loss`
+share of (weighted) losses are re-drawn from the Sobel edge-magnitude distribution of
+the grayscale target (at pixel positions); the last `uniform_share` of the set is
+re-drawn uniformly in [0, 1]^2 every step, keeping the chain exploring.
+
+The loss is importance-corrected: c = (1 / L1)^r per point, L1 the mean absolute error
+over channels (floored at float16's eps), r = min(step / warmup, alpha), then c is
+clamped to [correction_min, mean(c) + std(c)], and loss = mean(c * squared error).
+
+Targets at continuous positions are interpolated bilinearly from the target image;
+`snap_to_pixels: 1` trains at the nearest pixel instead (the EVOS release's mode).
+Points may coincide: this sampler's `indices` (nearest pixels, for maps and logs)
+need not be distinct.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from samplers.base import Sampler, Selection
+from samplers.image_structure import grayscale, sobel_magnitude
+
+# Defaults of the `soft_mining:` config section (config/train_image.yaml mirrors them).
+DEFAULTS = {
+    "a": 20.0,                 # Langevin drift step
+    "b": 0.02,                 # Langevin noise scale, [0, 1] position units
+    "resample_low_loss": 0.1,  # share of the batch with the lowest losses re-drawn each step, in [0, 1)
+    "uniform_share": 0.1,      # share of the batch (its last points) re-drawn uniformly each step, in [0, 1]
+    "alpha": 0.6,              # final exponent r of the importance correction, >= 0
+    "warmup": 1000,            # steps over which r rises linearly from 0 to alpha, >= 1
+    "correction_min": 0.2,     # lower clamp of the importance weights, >= 0
+    "snap_to_pixels": 0,       # 1 = train at the nearest pixel (EVOS release); 0 = continuous positions
+}
+FLOAT16_EPS = float(torch.finfo(torch.float16).eps)  # the releases' floor on the L1 error
+FLOAT32_EPS = float(torch.finfo(torch.float32).eps)
+
+
+class SoftMiningSampler(Sampler):
+    name = "soft_mining"
+    modalities = ("image",)
+    needs_coord_grads = True
+    state_keys = ("positions", "drift", "ranking_loss")
+
+    def __init__(self, cfg, n_points, total_steps, generator, signal=None):
+        super().__init__(cfg, n_points, total_steps, generator, signal=signal)
+        p = {**DEFAULTS, **cfg.get("soft_mining", {})}
+        self.a, self.b = float(p["a"]), float(p["b"])
+        self.resample_low_loss, self.uniform_share = float(p["resample_low_loss"]), float(p["uniform_share"])
+        self.alpha, self.warmup = float(p["alpha"]), int(p["warmup"])
+        self.correction_min = float(p["correction_min"])
+        self.snap = bool(p["snap_to_pixels"])
+        self.height, self.width = self.signal["shape"]
+        edges = torch.from_numpy(sobel_magnitude(grayscale(self.signal["image"])).reshape(-1)).float()
+        # A flat image has no edges: fall back to uniform re-draws.
+        self.edge_probs = edges / edges.sum() if edges.sum() > 0 else torch.full((n_points,), 1.0 / n_points)
+        self.positions = None     # [B, 2] (row, col) in [0, 1]
+        self.drift = None         # [B, 2] normalised coordinate gradients from the last step (observe)
+        self.ranking_loss = None  # [B] importance-weighted losses from the last step
+        self._step, self._correction = 0, None
+
+    # -- positions ----------------------------------------------------------------------
+    def pixel_positions(self, pixel_indices: torch.Tensor) -> torch.Tensor:
+        """[K] flat pixel indices -> [K, 2] positions in [0, 1]^2 at those pixels."""
+        rows = torch.div(pixel_indices, self.width, rounding_mode="floor").float() / (self.height - 1)
+        cols = (pixel_indices % self.width).float() / (self.width - 1)
+        return torch.stack([rows, cols], dim=1)
+
+    def nearest_pixels(self, positions: torch.Tensor) -> torch.Tensor:
+        rows = (positions[:, 0] * (self.height - 1)).round().long()
+        cols = (positions[:, 1] * (self.width - 1)).round().long()
+        return rows * self.width + cols
+
+    def _langevin_step(self):
+        """Move the points along the last step's feedback, then re-draw the poor ones."""
+        u, n = self.positions, len(self.positions)
+        noise = torch.randn(n, 2, generator=self.generator)
+        u = u + self.a * self.drift + self.b * noise
+        n_low = min(int(self.resample_low_loss * n), n - 1)
+        low_cut = torch.sort(self.ranking_loss).values[n_low]
+        redraw = (u < 0).any(dim=1) | (u > 1).any(dim=1) | (self.ranking_loss <= low_cut)
+        n_uniform = int(self.uniform_share * n)
+        if n_uniform > 0:
+            u[n - n_uniform:] = torch.rand(n_uniform, 2, generator=self.generator)
+        where = torch.nonzero(redraw).reshape(-1)
+        if len(where) > 0:
+            drawn = torch.multinomial(self.edge_probs, len(where), replacement=True, generator=self.generator)
+            u[where] = self.pixel_positions(drawn)
+        self.positions = u.clamp(0.0, 1.0)
+        self.drift = self.ranking_loss = None  # feedback used up
+
+    def _resize(self, batch_size):
+        """Keep the first B points, or add uniformly drawn pixels (the scheduler changed B)."""
+        n = len(self.positions)
+        if batch_size < n:
+            self.positions = self.positions[:batch_size]
+        elif batch_size > n:
+            extra = torch.randint(0, self.n_points, (batch_size - n,), generator=self.generator)
+            self.positions = torch.cat([self.positions, self.pixel_positions(extra)])
+
+    def select(self, ctx):
+        self._step = ctx.step
+        return super().select(ctx)
+
+    def choose(self, ctx, batch_size):
+        if self.positions is None:  # start at uniformly drawn pixels
+            self.positions = self.pixel_positions(torch.randint(0, self.n_points, (batch_size,),
+                                                                generator=self.generator))
+        elif self.drift is not None:
+            self._langevin_step()
+        self._resize(batch_size)
+        device = ctx.coords.device
+        indices = self.nearest_pixels(self.positions).to(device)
+        if self.snap:
+            return Selection(indices)
+        coords = (2.0 * self.positions - 1.0).to(device)
+        return Selection(indices, coords=coords, targets=self.interpolate(ctx.targets, coords))
+
+    def interpolate(self, targets: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """Bilinear values [B, C] of the image held by targets [N, C] at coords [B, 2] (row, col) in [-1, 1]."""
+        image = targets.T.reshape(1, -1, self.height, self.width)
+        grid = coords.flip(1).reshape(1, 1, -1, 2)  # grid_sample wants (x, y) = (col, row)
+        return F.grid_sample(image, grid, mode="bilinear", align_corners=True).reshape(targets.shape[1], -1).T
+
+    # -- loss and feedback --------------------------------------------------------------
+    def importance_weights(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """c = (1 / L1)^r clamped to [correction_min, mean + std], [B], no gradient."""
+        l1 = (predictions.detach() - targets).abs().mean(dim=1).clamp(min=FLOAT16_EPS)
+        r = min(self._step / self.warmup, self.alpha)
+        c = l1.reciprocal().pow(r)
+        spread = float(c.std()) if len(c) > 1 else 0.0
+        return c.clamp(min=self.correction_min, max=float(c.mean()) + spread)
+
+    def training_loss(self, selection, predictions, targets):
+        point_losses = (predictions - targets).pow(2).mean(dim=1)
+        self._correction = self.importance_weights(predictions, targets)
+        return (self._correction * point_losses).mean(), point_losses
+
+    def observe(self, selection, point_losses, coord_grads):
+        weighted = self._correction * point_losses
+        self.ranking_loss = weighted.cpu()
+        self.drift = (coord_grads / (self._correction * weighted + FLOAT32_EPS).unsqueeze(1)).cpu()
