@@ -1,4 +1,5 @@
 """Config loading, overrides, and every bad-input case of the CLI (one line, non-zero exit)."""
+import os
 import subprocess
 import sys
 
@@ -111,3 +112,11 @@ def test_script_reports_without_traceback(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1 and "YAML syntax error" in r.stderr
+
+
+def test_sampler_refusing_the_modality_leaves_no_run_folder(capsys, tmp_path):
+    code = main("audio", ["EXP_CONFIGS.strategy_type=egra", f"TRAIN_CONFIGS.out_root={tmp_path}",
+                              "TRAIN_CONFIGS.progress=0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not defined for the audio modality" in err[0]
+    assert os.listdir(tmp_path) == []

@@ -63,6 +63,12 @@ def _run(task_name, args):
     print(f"run folder: {run_dir}")
     try:
         summary = train(cfg, task, run_dir, device, resume=bool(args.resume))
+    except UserError:
+        # A setting only the model or sampler can check (e.g. a sampler not defined for
+        # this modality): leave no empty run folder behind.
+        if not args.resume and os.path.isdir(run_dir) and not os.listdir(run_dir):
+            os.rmdir(run_dir)
+        raise
     except Interrupted:
         print(f"interrupted: checkpoint saved. Continue with: python train_{task_name}.py --resume {run_dir}",
               file=sys.stderr)
