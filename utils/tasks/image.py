@@ -102,8 +102,8 @@ class ImageTask(Task):
         self.lpips_model, self.lpips_reason = None, "disabled (TRAIN_CONFIGS.lpips=0)"
         if train["lpips"]:
             self.lpips_model, self.lpips_reason = load_lpips(train["lpips_backbone"], device)
-        if self.lpips_model is None:
-            print(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
+            if self.lpips_model is None:
+                print(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
 
     def describe(self):
         return f"{os.path.basename(self.path)} {self.height}x{self.width}x{self.out_features}"
