@@ -74,7 +74,7 @@ def run_table(name: str, args) -> int:
     from utils.reproduce.sweep import load_sweep
     from utils.reproduce.table import write_table
 
-    is_speedup = name == "speedup"
+    is_speedup = os.path.splitext(os.path.basename(name))[0] == "speedup"  # also a user's speedup.yaml
     images = args.image if is_speedup and args.image else args.images
     sweep = load_sweep(name, args.preset, images=images, results_dir=args.results)
     if args.dry_run:
@@ -89,18 +89,24 @@ def run_table(name: str, args) -> int:
     if not args.no_figures:
         paths += write_figures(sweep)
     for path in paths:
-        print(f"wrote {os.path.relpath(path)}")
+        print(f"wrote {_shown(path)}")
     failed = [r for r in sweep.runs if r.folder and _status(r.folder) == "failed"]
     if is_speedup:
         report = speedup_report(sweep)
         print(format_report(sweep, report), end="")
-        print(f"wrote {os.path.relpath(write_report(sweep, report))}")
+        print(f"wrote {_shown(write_report(sweep, report))}")
         if args.check and not all(ok for _, ok in report["checks"]):
             return 1
     if failed:
         print(f"{len(failed)} run(s) failed; their error lines are in the table", file=sys.stderr)
         return 1
     return 0
+
+
+def _shown(path: str) -> str:
+    """A path relative to the working directory when it lies below it, else as it is."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def _status(folder):

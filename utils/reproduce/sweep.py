@@ -320,5 +320,5 @@ def describe_preset(sweep: Sweep) -> str:
     parts = [f"`{override_text(k, v)}`" for k, v in sweep.preset_overrides.items()]
     text = ", ".join(parts) if parts else "the defaults of config/train_%s.yaml" % sweep.task
     if sweep.preset_note:
-        text += f". {sweep.preset_note}"
-    return text
+        text += f". {sweep.preset_note.rstrip('.')}"
+    return text + "."
