@@ -1,0 +1,146 @@
+"""Reproduce the paper's tables and figures, one command each.
+
+    python reproduce.py list                               # the sweeps in config/paper/
+    python reproduce.py table2 --preset cpu                # run what is missing, write results/table2_cpu.md/.csv + figures
+    python reproduce.py table2 --preset paper --jobs 2     # the paper's settings (GPU), two processes at a time
+    python reproduce.py table1 --images data/kodak         # every run over every image; mean ± std per cell
+    python reproduce.py table2 --backend ray --address ray://head:10001   # on a Ray cluster
+    python reproduce.py table2 --table-only                # rebuild the table and figures from the run folders
+    python reproduce.py speedup --preset cpu               # Standard/INT/EVOS/Expansive/NINT: time and iterations to 30 dB
+    python reproduce.py my_sweep.yaml                      # your own sweep file (format: config/paper/README.md)
+
+Each run is one `python train_<task>.py` process with its own folder under
+results/runs/<table>/<preset>/, named from its overrides. A finished run (summary.json)
+is never redone, an interrupted one resumes from its checkpoint, a failed one is
+reported in the table with its error line and the sweep goes on. Exit status: 0 when
+every run finished, 1 when some failed, 2 on bad input, 130 on Ctrl-C.
+"""
+import argparse
+import os
+import shlex
+import sys
+
+from utils.errors import UserError
+
+
+def _default_preset() -> str:
+    try:
+        import torch
+        return "paper" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="reproduce.py", description="Run the sweeps of the paper's tables and write tables and figures.",
+        epilog="Tables: %(prog)s list. Sweep format: config/paper/README.md.")
+    parser.add_argument("tables", nargs="+", metavar="TABLE",
+                        help="table1 ... table10, speedup, a path to a sweep YAML, or 'list'")
+    parser.add_argument("--preset", default=None,
+                        help="paper (the paper's full settings, meant for a GPU) or cpu (reduced sizes); "
+                             "default: paper when CUDA is available, else cpu")
+    parser.add_argument("--images", metavar="DIR", help="repeat every run over each file of this folder "
+                                                        "(DATASET_CONFIGS.file_path); cells = mean ± std")
+    parser.add_argument("--image", metavar="FILE", help="speedup: the image to use (default: the sweep's)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="local processes at once (default 1: training seconds are the measure)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--address", help="Ray cluster address for --backend ray (e.g. ray://head:10001, auto)")
+    parser.add_argument("--results", default="results", help="where tables, figures and runs/ go (default: results)")
+    parser.add_argument("--table-only", action="store_true", help="run nothing; rebuild tables/figures from run folders")
+    parser.add_argument("--dry-run", action="store_true", help="print each run's command and plan; run nothing")
+    parser.add_argument("--no-figures", action="store_true", help="write the tables only")
+    parser.add_argument("--check", action="store_true", help="speedup: exit with 1 when a target is missed")
+    return parser.parse_args(argv)
+
+
+def _command_line(args, table) -> str:
+    parts = ["python reproduce.py", table]
+    for flag, value in (("--preset", args.preset), ("--images", args.images), ("--image", args.image)):
+        if value:
+            parts.append(f"{flag} {shlex.quote(value)}")
+    if args.jobs != 1:
+        parts.append(f"--jobs {args.jobs}")
+    if args.backend != "local":
+        parts.append(f"--backend {args.backend}" + (f" --address {args.address}" if args.address else ""))
+    return " ".join(parts)
+
+
+def run_table(name: str, args) -> int:
+    from utils.reproduce.execute import execute, plan, train_argv
+    from utils.reproduce.figures import write_figures
+    from utils.reproduce.speedup import speedup_report, format_report, write_report
+    from utils.reproduce.sweep import load_sweep
+    from utils.reproduce.table import write_table
+
+    is_speedup = os.path.splitext(os.path.basename(name))[0] == "speedup"  # also a user's speedup.yaml
+    images = args.image if is_speedup and args.image else args.images
+    sweep = load_sweep(name, args.preset, images=images, results_dir=args.results)
+    if args.dry_run:
+        for run in sweep.runs:
+            action = plan(run)
+            print(f"{action:6s} python {' '.join(shlex.quote(a) for a in train_argv(sweep, run, action))}")
+        return 0
+    if not args.table_only:
+        # The benchmark compares seconds: its runs go one after another, never side by side.
+        execute(sweep, jobs=1 if is_speedup else args.jobs, backend=args.backend, address=args.address)
+    paths = write_table(sweep, _command_line(args, name))
+    if not args.no_figures:
+        paths += write_figures(sweep)
+    for path in paths:
+        print(f"wrote {_shown(path)}")
+    failed = [r for r in sweep.runs if r.folder and _status(r.folder) == "failed"]
+    if is_speedup:
+        report = speedup_report(sweep)
+        print(format_report(sweep, report), end="")
+        print(f"wrote {_shown(write_report(sweep, report))}")
+        if args.check and not all(ok for _, ok in report["checks"]):
+            return 1
+    if failed:
+        print(f"{len(failed)} run(s) failed; their error lines are in the table", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _shown(path: str) -> str:
+    """A path relative to the working directory when it lies below it, else as it is."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _status(folder):
+    from utils.reproduce.results import read_status
+    return read_status(folder)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.tables == ["list"]:
+            from utils.reproduce.sweep import available_sweeps, load_sweep
+            for name in available_sweeps():
+                try:
+                    sweep = load_sweep(name, args.preset or "cpu")
+                    print(f"{name:10s} {sweep.task:6s} {len(sweep.runs):3d} runs  {sweep.title}")
+                except UserError as e:
+                    print(f"{name:10s} unavailable: {e}")
+            return 0
+        if args.preset is None:
+            args.preset = _default_preset()
+            print(f"preset: {args.preset} ({'CUDA found' if args.preset == 'paper' else 'no CUDA'}; "
+                  f"choose with --preset paper|cpu)")
+        status = 0
+        for name in args.tables:
+            status = max(status, run_table(name, args))
+        return status
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
