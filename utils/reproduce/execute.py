@@ -238,12 +238,7 @@ def _make_ray_task():
             env = dict(os.environ, PYTHONUNBUFFERED="1")
             t0 = time.time()
             proc = subprocess.run([sys.executable, *argv], cwd=root, capture_output=True, text=True, env=env)
-            files = {}
-            for base, _, names in os.walk(folder):
-                for name in names:
-                    path = os.path.join(base, name)
-                    with open(path, "rb") as f:
-                        files[os.path.relpath(path, folder)] = f.read()
+            files = _folder_files(folder)  # the shipped working_dir makes this module importable
             return {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
                     "files": files, "host": socket.gethostname(), "wall_seconds": round(time.time() - t0, 2)}
         finally:
