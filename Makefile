@@ -7,19 +7,23 @@ PY := $(VENV)/bin/python
 
 .PHONY: train test venv clean-outputs
 
-$(PY): requirements.txt
-	$(PYTHON) -m venv $(VENV)
+# A stamp file, not .venv/bin/python: that is a symlink to the system interpreter, and
+# touching it would change (or fail to change) the interpreter's own timestamp.
+STAMP := $(VENV)/.installed
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip -q
 	$(PY) -m pip install -q -r requirements.txt
-	touch $(PY)
+	touch $(STAMP)
 
-venv: $(PY)
+venv: $(STAMP)
 
 # The quick-start preset: NINT on images/01.png at 128x128, 3x128 SIREN, 1000 steps.
-train: $(PY)
+train: $(STAMP)
 	$(PY) train_image.py --config config/presets/cpu_quick.yaml
 
-test: $(PY)
+test: $(STAMP)
 	$(PY) -m pytest tests
 
 clean-outputs:

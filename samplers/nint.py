@@ -31,7 +31,9 @@ P_NTK_OFF = 1e-3                   # below this the NTK stream is switched off f
 # big pass (measured 1.45 s vs 2.37 s for 65,536 points, benchmarks/ntk_cost.py); on a GPU
 # large chunks keep it busy. Either way memory stays bounded for any N.
 AUTO_CHUNK_POINTS = {"cpu": 16384, "cuda": 262144}
-ACTIVATION_CACHE_BYTES = 2 << 30   # the fast path keeps forward activations up to this size
+# The fast path keeps the forward's activations for the tangent pass up to this size
+# (beyond it, each chunk's forward is recomputed: one extra forward per score).
+ACTIVATION_CACHE_BYTES = {"cpu": 2 << 30, "cuda": 8 << 30}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def _mlp_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None):
     n = coords.shape[0]
     pieces = _chunks(n, chunk_size, coords.device)
     width = sum(lin.out_features for lin, _ in layers)
-    keep = n * width * 2 * coords.element_size() <= ACTIVATION_CACHE_BYTES
+    keep = n * width * 2 * coords.element_size() <= ACTIVATION_CACHE_BYTES.get(coords.device.type, 2 << 30)
     with torch.no_grad():
         v = [[torch.zeros_like(lin.weight), torch.zeros_like(lin.bias)] for lin, _ in layers]
         caches, predictions = [], [] if targets is not None else None
@@ -238,18 +240,19 @@ class NintSampler(Sampler):
         B, N = batch_size, self.n_points
         n_ntk = int(B * self.p_ntk)
         n_err = max(0, int(B * (1.0 - self.xi - self.p_ntk)))
-        errors = ctx.errors()
+        device = ctx.coords.device
         if self.use_ntk_scores:
-            ntk_idx = self.ntk_order[:n_ntk] if n_ntk else errors.new_empty(0, dtype=torch.long)
+            ntk_idx = self.ntk_order[:n_ntk] if n_ntk else torch.empty(0, dtype=torch.long, device=device)
         else:  # ablation: the NTK slot filled by the next-highest errors
             n_err += n_ntk
-            ntk_idx = errors.new_empty(0, dtype=torch.long)
+            ntk_idx = torch.empty(0, dtype=torch.long, device=device)
         n_ntk = len(ntk_idx)
         n_rand = B - n_ntk - n_err
 
-        free = torch.ones(N, dtype=torch.bool, device=errors.device)
+        free = torch.ones(N, dtype=torch.bool, device=device)
         free[ntk_idx] = False
-        if n_err:
+        if n_err:  # the full forward is only paid for when an error stream is drawn
+            errors = ctx.errors()
             masked = errors.masked_fill(~free, -float("inf")) if n_ntk else errors
             err_idx = masked.topk(n_err, sorted=False).indices
             free[err_idx] = False

@@ -52,7 +52,14 @@ def test_int_given_as_float_is_accepted():
     ("TRAIN_CONFIGS.device=tpu", "valid: auto, cpu, cuda"),
     ("model_config.name=resnet", "unknown model"),
     ("TRAINCONFIGS.iterations=3", "unknown config section"),
-    ("TRAIN_CONFIGS.iterations=abc", "expected a int"),
+    ("TRAIN_CONFIGS.iterations=abc", "expected a number"),
+    ("TRAIN_CONFIGS.lr=abc", "expected a number"),
+    ("TRAIN_CONFIGS.seed=-1", "out of range"),
+    ("nint.mt_ratio=.nan", "out of range"),
+    ("DATASET_CONFIGS.file_path=null", "must not be null"),
+    ("DATASET_CONFIGS.value_range=[a,b]", "must be [0, 1] or [-1, 1]"),
+    ("TRAIN_CONFIGS.out_dir=5", "folder name"),
+    ("nint.selection_map_steps=[a]", "list of step numbers"),
     ("DATASET_CONFIGS.img_size=[0,3]", "img_size"),
     ("iterations=3", "SECTION.key=value"),
 ])
@@ -120,3 +127,10 @@ def test_sampler_refusing_the_modality_leaves_no_run_folder(capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "not defined for the audio modality" in err[0]
     assert os.listdir(tmp_path) == []
+
+
+def test_config_file_section_not_a_mapping(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("model_config: 5\n")
+    with pytest.raises(UserError, match="must be a mapping"):
+        load_config("image", str(f))

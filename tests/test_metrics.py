@@ -59,3 +59,12 @@ def test_lpips_config_path_is_used_first(tmp_path, monkeypatch):
     monkeypatch.setattr(lpips_module, "SHIPPED_BACKBONE", str(tmp_path / "missing.pth"))
     model, reason = load_lpips(backbone_path=str(copy))
     assert model is not None, reason
+
+
+def test_lpips_bad_weight_file_is_not_fatal(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a torch file")
+    monkeypatch.setattr(lpips_module, "SHIPPED_BACKBONE", str(bad))
+    monkeypatch.setattr(lpips_module.torch.hub, "get_dir", lambda: str(tmp_path))
+    model, reason = load_lpips()
+    assert model is None and "cannot load" in reason

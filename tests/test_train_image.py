@@ -168,3 +168,47 @@ def test_cuda_request_without_cuda_is_a_clear_error():
     with pytest.raises(UserError, match="no CUDA"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def _cli_args(tiny_image, tmp_path, *extra):
+    return [f"DATASET_CONFIGS.file_path={tiny_image}", f"TRAIN_CONFIGS.out_root={tmp_path}", "TRAIN_CONFIGS.out_dir=r",
+            "TRAIN_CONFIGS.progress=0", "TRAIN_CONFIGS.lpips=0", "TRAIN_CONFIGS.eval_interval=10",
+            "model_config.hidden_layers=2", "model_config.hidden_features=32", *extra]
+
+
+def test_cli_resume_of_an_interrupted_run(tiny_image, tmp_path, capsys):
+    from utils.cli import main
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform")
+    with pytest.raises(Interrupted):
+        run_tiny(cfg, stop_at=12)
+    assert main("image", ["--resume", str(tmp_path / "run")]) == 0
+    assert json.load(open(tmp_path / "run" / "summary.json"))["status"] == "completed"
+    assert main("image", ["--resume", str(tmp_path / "run")]) == 2  # finished: nothing to resume
+    assert "already finished" in capsys.readouterr().err
+    assert main("image", ["--resume", str(tmp_path / "nowhere")]) == 2
+
+
+def test_cli_nan_loss_exit_code_and_one_line(tiny_image, tmp_path, capsys):
+    from utils.cli import main
+    code = main("image", _cli_args(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.lr=1e30",
+                                   "model_config.hidden_features=64", "TRAIN_CONFIGS.iterations=200"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(err) == 1 and "loss became" in err[0]
+    has_ckpt = os.path.isfile(tmp_path / "r" / "checkpoint.pt")
+    assert ("last good checkpoint" in err[0]) == has_ckpt
+    if has_ckpt:  # the kept checkpoint holds finite weights
+        state = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["model"]
+        assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_wandb_logs_ground_truth_once(tiny_image, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from utils import wandb_logger
+    logged = []
+    monkeypatch.setattr(wandb_logger.WandbLogger, "log_media",
+                        lambda self, step, media: (logged.append((step, sorted(media))), setattr(self, "media_logged", True)))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "WANDB_CONFIGS.use_wandb=1")
+    run_tiny(cfg)
+    assert logged[0] == (10, ["ground_truth", "reconstruction"])
+    assert all("ground_truth" not in names for _, names in logged[1:]) and logged[-1][0] == 30

@@ -33,6 +33,16 @@ def main(task_name: str, argv=None):
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (loading, saving)
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        # Not a known bad input but still not a wall of text: one line, and the traceback on request.
+        if os.environ.get("NINT_TRACEBACK"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              f"(set NINT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 1
 
 
 def _run(task_name, args):
@@ -74,8 +84,10 @@ def _run(task_name, args):
               file=sys.stderr)
         return 130
     except TrainingDiverged as e:
-        print(f"error: {e}; stopped. The last good checkpoint is {os.path.join(run_dir, 'checkpoint.pt')}",
-              file=sys.stderr)
+        ckpt = os.path.join(run_dir, "checkpoint.pt")
+        kept = (f"the last good checkpoint is {ckpt}" if os.path.isfile(ckpt)
+                else "it diverged before the first evaluation, so no checkpoint was written")
+        print(f"error: {e}; stopped, {kept} (try a lower TRAIN_CONFIGS.lr)", file=sys.stderr)
         return 3
     _print_result(summary, task, run_dir)
     return 0

@@ -65,6 +65,7 @@ RANGES = {
     "nint.dense2_period": (1, None, True, True),
     "nint.ntk_chunk": (0, None, True, True),
     "TRAIN_CONFIGS.iterations": (1, None, True, True),
+    "TRAIN_CONFIGS.seed": (0, 2**32 - 1, True, True),
     "TRAIN_CONFIGS.eval_interval": (1, None, True, True),
     "TRAIN_CONFIGS.forward_chunk": (0, None, True, True),
     "TRAIN_CONFIGS.num_threads": (0, None, True, True),
@@ -104,6 +105,9 @@ RANGES = {
     "DATASET_CONFIGS.chamfer_samples": (1, None, True, True),
 }
 
+# Keys whose non-null default may still be set to null (null has a documented meaning).
+NULLABLE = {"DATASET_CONFIGS.num_secs"}
+
 # Extra checks that need more than a set or a range; each returns an error string or None.
 CUSTOM_CHECKS = {}
 
@@ -132,9 +136,28 @@ register_check("DATASET_CONFIGS.eval_size")(_size_check)
 
 @register_check("DATASET_CONFIGS.value_range")
 def _value_range_check(value):
-    if isinstance(value, (list, tuple)) and [float(v) for v in value] in ([0.0, 1.0], [-1.0, 1.0]):
+    if (isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+            and [float(v) for v in value] in ([0.0, 1.0], [-1.0, 1.0])):
         return None
     return "must be [0, 1] or [-1, 1]"
+
+
+@register_check("TRAIN_CONFIGS.out_dir")
+def _out_dir_check(value):
+    if value is None or (isinstance(value, str) and value.strip() and value not in (".", "..")):
+        return None
+    return "must be null or a folder name"
+
+
+@register_check("nint.selection_map_steps")
+def _steps_check(value):
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        return None
+    return "must be a list of step numbers >= 0, e.g. [0, 10, 100]"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @register_check("DATASET_CONFIGS.time_range")
@@ -203,6 +226,10 @@ def _set(cfg: dict, schema: dict, section: str, key: str, value, origin: str):
             value = float(value)
         except ValueError:
             pass
+    if value is None and default is not None and f"{section}.{key}" not in NULLABLE:
+        raise UserError(f"{section}.{key} ({origin}) must not be null; the default is {default!r}")
+    if numeric and value is not None and not _is_number(value):
+        raise UserError(f"{section}.{key}={value!r} ({origin}): expected a number")
     if not _type_ok(default, value):
         raise UserError(f"{section}.{key}={value!r} ({origin}): expected a {type(default).__name__} "
                         f"like the default {default!r}")
@@ -240,6 +267,9 @@ def load_config(task: str, config_path: str = None, overrides=()) -> dict:
 
     # The model's own keys join the schema once we know which model is asked for.
     user = read_yaml(config_path) if config_path else {}
+    for section, entries in user.items():
+        if not isinstance(entries, dict):
+            raise UserError(f"{config_path}: section '{section}' must be a mapping of keys")
     name = next((v for s, k, v, _ in reversed(parsed) if (s, k) == ("model_config", "name")), None)
     name = name or (user.get("model_config") or {}).get("name") or schema["model_config"]["name"]
     if name not in _models():
@@ -250,8 +280,6 @@ def load_config(task: str, config_path: str = None, overrides=()) -> dict:
         cfg["model_config"].setdefault(k, v)
 
     for section, entries in user.items():
-        if not isinstance(entries, dict):
-            raise UserError(f"{config_path}: section '{section}' must be a mapping of keys")
         for key, value in entries.items():
             _set(cfg, schema, section, key, value, config_path)
     for section, key, value, origin in parsed:
@@ -273,7 +301,7 @@ def validate(cfg: dict):
         value = cfg.get(section, {}).get(key)
         if value is None:
             continue
-        bad = (lo is not None and (value < lo or (value == lo and not lo_inc))) or (
+        bad = value != value or (lo is not None and (value < lo or (value == lo and not lo_inc))) or (
             hi is not None and (value > hi or (value == hi and not hi_inc)))
         if bad:
             interval = f"{'[' if lo_inc else '('}{lo}, {hi if hi is not None else 'inf'}{']' if hi_inc else ')'}"

@@ -70,10 +70,19 @@ def _backbone_state(backbone_path=None, allow_download=False):
     for path in [backbone_path, SHIPPED_BACKBONE]:
         if not path:
             continue
-        if os.path.isfile(path):
+        if not os.path.isfile(path):
+            reasons.append(f"no file {path}")
+            if path == backbone_path:
+                print(f"note: TRAIN_CONFIGS.lpips_backbone {path} not found; trying the shipped AlexNet weights")
+            continue
+        try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-            return {k: v for k, v in state.items() if k.startswith("features.")}, None
-        reasons.append(f"no file {path}")
+            features = {k: v for k, v in state.items() if k.startswith("features.")}
+            if all(f"features.{i}.weight" in features for i in (0, 3, 6, 8, 10)):
+                return features, None
+            reasons.append(f"{path} lacks AlexNet's features.* weights")
+        except Exception as e:  # not a state dict: LPIPS is optional, never fatal
+            reasons.append(f"cannot load {path} ({type(e).__name__})")
     try:
         hub = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(TORCHVISION_ALEXNET_URL))
         if os.path.isfile(hub) or allow_download:

@@ -1,6 +1,6 @@
 """The NTK of a 3x3 pixel patch at initialisation and after training (the paper's Fig. 2).
 
-    python -m utils.ntk_patches --image images/01.png --pixels 256,256 100,400 --steps 300
+    python -m utils.ntk_patches --image images/01.png --pixels 128,128 60,200 --steps 300
 
 For each pixel (row, col) the 9 points of its 3x3 neighbourhood are taken and the
 9x9 matrix K_ij = sum over output channels of <d f_c(x_i)/d theta, d f_c(x_j)/d theta>

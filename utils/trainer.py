@@ -212,8 +212,9 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
                     last_metric = metrics.get(task.progress_metric)
                     if wandb_logger is not None:
                         wandb_logger.log_metrics(done, train_seconds, dict(metrics, loss=loss_value, batch_size=len(x)))
-                        if done % wandb_logger.log_images_every < eval_interval or done == S:
-                            wandb_logger.log_media(done, task.wandb_media(model, first=(len(logger.rows) == 1)))
+                        first_media = not wandb_logger.media_logged  # the ground truth goes with the first
+                        if first_media or done % wandb_logger.log_images_every < eval_interval or done == S:
+                            wandb_logger.log_media(done, task.wandb_media(model, first=first_media))
                     save_checkpoint(done)
                     eval_seconds += time.perf_counter() - t_eval
                 if progress is not None:

@@ -20,6 +20,7 @@ class WandbLogger:
         self.wandb = wandb
         w = cfg["WANDB_CONFIGS"]
         self.log_images_every = int(w["log_images_every"])
+        self.media_logged = False
         mode = os.environ.get("WANDB_MODE")
         if mode is None and not _has_api_key():
             mode = "offline"
@@ -45,6 +46,7 @@ class WandbLogger:
     def log_media(self, step: int, media: dict):
         """media: name -> an image array, or {'audio': [T] array, 'sample_rate': Hz} for a sound."""
         self.run.log({k: self._wrap(v) for k, v in media.items()}, step=step)
+        self.media_logged = True
 
     def _wrap(self, value):
         if isinstance(value, dict) and "audio" in value:

@@ -59,12 +59,13 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
         img = img.astype(np.float32)
     else:
         raise UserError(f"{path}: unsupported pixel type {img.dtype}")
-    if min(img.shape[:2]) < 2:
-        raise UserError(f"{path}: image of size {img.shape[0]}x{img.shape[1]} is too small")
     if size is not None:
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         if (h, w) != img.shape[:2]:
+            # bilinear, with Gaussian anti-aliasing when shrinking
             img = resize(img, (h, w), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+    if min(img.shape[:2]) < 2:
+        raise UserError(f"{path}: image of size {img.shape[0]}x{img.shape[1]} is too small")
     return img
 
 
