@@ -22,6 +22,8 @@ import math
 import torch
 from torch import nn
 
+from models.activated_mlp import ActivatedMLP
+
 from utils.errors import UserError
 
 
@@ -50,10 +52,9 @@ class FinerLayer(nn.Module):
         return torch.sin(frequency * z), frequency * torch.cos(frequency * z)
 
 
-class Finer(nn.Module):
+class Finer(ActivatedMLP):
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
                  first_omega=30.0, hidden_omega=30.0, first_bias_scale=None):
-        super().__init__()
         if not (first_omega > 0 and hidden_omega > 0):
             raise UserError(f"model_config.first_omega={first_omega!r}, hidden_omega={hidden_omega!r}: must be > 0")
         if first_bias_scale is not None and (isinstance(first_bias_scale, bool)
@@ -67,13 +68,4 @@ class Finer(nn.Module):
         with torch.no_grad():
             bound = math.sqrt(6.0 / hidden_features) / hidden_omega
             last.weight.uniform_(-bound, bound)
-        layers.append(last)
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, coords):
-        """coords: [N, in_features] in the task's coordinate range -> [N, out_features]."""
-        return self.net(coords)
-
-    def pointwise_mlp(self):
-        """The network as [(linear, activation or None)], for NINT's exact hand-written NTK passes."""
-        return [(layer.linear, layer.activation) for layer in self.net[:-1]] + [(self.net[-1], None)]
+        super().__init__(layers, last)

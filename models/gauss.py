@@ -12,6 +12,8 @@ nn.Linear, as in the reference code of the Gaussian-activation papers.
 import torch
 from torch import nn
 
+from models.activated_mlp import ActivatedMLP
+
 from utils.errors import UserError
 
 
@@ -32,20 +34,10 @@ class GaussianLayer(nn.Module):
         return y, -2.0 * self.scale ** 2 * z * y
 
 
-class Gauss(nn.Module):
+class Gauss(ActivatedMLP):
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256, scale=30.0):
-        super().__init__()
         if not scale > 0:
             raise UserError(f"model_config.scale={scale!r}: must be > 0")
         widths = [in_features] + [hidden_features] * hidden_layers
         layers = [GaussianLayer(fan_in, fan_out, scale) for fan_in, fan_out in zip(widths[:-1], widths[1:])]
-        layers.append(nn.Linear(hidden_features, out_features))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, coords):
-        """coords: [N, in_features] in the task's coordinate range -> [N, out_features]."""
-        return self.net(coords)
-
-    def pointwise_mlp(self):
-        """The network as [(linear, activation or None)], for NINT's exact hand-written NTK passes."""
-        return [(layer.linear, layer.activation) for layer in self.net[:-1]] + [(self.net[-1], None)]
+        super().__init__(layers, nn.Linear(hidden_features, out_features))

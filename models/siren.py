@@ -9,6 +9,8 @@ import math
 import torch
 from torch import nn
 
+from models.activated_mlp import ActivatedMLP
+
 
 class SineLayer(nn.Module):
     """y = sin(omega_0 * (W x + b)), initialised as in the SIREN paper."""
@@ -37,10 +39,9 @@ class SineLayer(nn.Module):
         return torch.sin(wz), self.omega_0 * torch.cos(wz)
 
 
-class Siren(nn.Module):
+class Siren(ActivatedMLP):
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
                  first_omega_0=30.0, hidden_omega_0=30.0):
-        super().__init__()
         if hidden_layers < 1 or hidden_features < 1:
             raise ValueError("SIREN needs hidden_layers >= 1 and hidden_features >= 1")
         layers = [SineLayer(in_features, hidden_features, first_omega_0, is_first=True)]
@@ -50,14 +51,4 @@ class Siren(nn.Module):
         with torch.no_grad():
             bound = math.sqrt(6.0 / hidden_features) / hidden_omega_0
             last.weight.uniform_(-bound, bound)
-        layers.append(last)
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, coords):
-        """coords: [N, in_features] in the task's coordinate range -> [N, out_features]."""
-        return self.net(coords)
-
-    def pointwise_mlp(self):
-        """The network as [(linear, activation or None)]: lets samplers/nint.py compute exact
-        NTK scores with a hand-written VJP and tangent pass that reuse one forward."""
-        return [(layer.linear, layer.activation) for layer in self.net[:-1]] + [(self.net[-1], None)]
+        super().__init__(layers, last)
