@@ -18,6 +18,12 @@ from samplers.schedules import batch_size, should_reselect
 from utils.errors import UserError
 
 
+def mse_loss(predictions: torch.Tensor, targets: torch.Tensor):
+    """(mean squared error over points and channels, per-point squared error [B])."""
+    point_losses = (predictions - targets).pow(2).mean(dim=1)
+    return point_losses.mean(), point_losses
+
+
 @dataclass
 class Selection:
     """The points to train on at one step.
@@ -135,9 +141,9 @@ class Sampler:
         loss depends on this very forward pass overrides it (EVOS adds a Laplacian term,
         Soft Mining derives its importance weights from the same predictions).
         """
-        point_losses = (predictions - targets).pow(2).mean(dim=1)
+        loss, point_losses = mse_loss(predictions, targets)
         if selection.weights is None:
-            return point_losses.mean(), point_losses
+            return loss, point_losses
         return (selection.weights * point_losses).mean(), point_losses
 
     def observe(self, selection: Selection, point_losses: torch.Tensor, coord_grads: Optional[torch.Tensor]):

@@ -19,7 +19,7 @@ import torch
 
 from models import build_model, count_parameters
 from samplers import build_sampler
-from samplers.base import SelectionContext
+from samplers.base import SelectionContext, mse_loss
 from utils.config import dump_config
 from utils.errors import UserError
 from utils.run_logger import RunLogger
@@ -44,12 +44,6 @@ def resolve_device(name: str) -> torch.device:
 def synchronize(device: torch.device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def mse_loss(predictions, targets):
-    """(mean squared error over points and channels, per-point squared error [B])."""
-    point_loss = (predictions - targets).pow(2).mean(dim=1)
-    return point_loss.mean(), point_loss
 
 
 def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0):
