@@ -79,7 +79,7 @@ def run_table(name: str, args) -> int:
     sweep = load_sweep(name, args.preset, images=images, results_dir=args.results)
     if args.dry_run:
         for run in sweep.runs:
-            action = plan(run)
+            action = plan(run, sweep.task)
             print(f"{action:6s} python {' '.join(shlex.quote(a) for a in train_argv(sweep, run, action))}")
         return 0
     if not args.table_only:

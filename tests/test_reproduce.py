@@ -9,9 +9,9 @@ import yaml
 
 import reproduce
 from conftest import run_tiny
-from utils.config import load_config
+from utils.config import dump_config, load_config
 from utils.errors import UserError
-from utils.reproduce.execute import execute, plan
+from utils.reproduce.execute import changed_setting, execute, plan, prepare
 from utils.reproduce.figures import write_figures
 from utils.reproduce.speedup import speedup_report
 from utils.reproduce.sweep import folder_name, load_sweep, override_text
@@ -173,6 +173,28 @@ def test_plan_skips_finished_and_resumes_interrupted(tmp_path, tiny_image):
     fake_run(b.folder, [(10, 1.0, 20.0)], status="diverged")
     os.remove(os.path.join(b.folder, "failed.json"))
     assert plan(b) == "skip"  # a diverged run is a result, not redone
+
+
+def test_finished_run_with_other_settings_is_stale_and_kept_aside(tmp_path, tiny_image):
+    """Editing a sweep's preset must not let a table mix old and new settings."""
+    sweep = load_sweep(write_sweep(tmp_path, STRATEGIES, tiny_image), "tiny", results_dir=str(tmp_path))
+    a = sweep.runs[0]
+    fake_run(a.folder, [(10, 1.0, 20.0)])
+    saved = load_config("image", overrides=a.argv)
+    saved["TRAIN_CONFIGS"]["out_root"] = "/elsewhere"        # where it ran is not a setting
+    saved["DATASET_CONFIGS"]["file_path"] = "/worker/copy/" + os.path.basename(tiny_image)
+    dump_config(saved, os.path.join(a.folder, "config.yaml"))
+    assert plan(a, "image") == "skip" and changed_setting("image", a) is None
+
+    saved["TRAIN_CONFIGS"]["iterations"] = 7
+    dump_config(saved, os.path.join(a.folder, "config.yaml"))
+    assert plan(a) == "skip"  # without the task nothing is compared
+    assert plan(a, "image") == "stale"
+    assert changed_setting("image", a) == "TRAIN_CONFIGS.iterations: 7 -> 20"
+    prepare(a, "stale")
+    assert not os.path.exists(a.folder)
+    kept = [n for n in os.listdir(os.path.dirname(a.folder)) if n.startswith(os.path.basename(a.folder) + ".stale-")]
+    assert len(kept) == 1 and plan(a, "image") == "fresh"
 
 
 def test_table_from_fake_run_folders(tmp_path, tiny_image):

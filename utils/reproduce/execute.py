@@ -4,7 +4,10 @@ A run is one `python train_<task>.py ...` process with its own folder:
 - summary.json says completed (or diverged): finished, never redone;
 - summary.json says interrupted and checkpoint.pt is there: `--resume FOLDER`;
 - otherwise (never started, or failed last time): the folder is cleared and the run
-  starts afresh. A failed run leaves failed.json (exit status + its error line) and
+  starts afresh;
+- its config.yaml differs from what the sweep asks for now (the sweep file or preset
+  was edited since): "stale", the old folder is kept as <folder>.stale-<time> and the
+  run starts afresh, so a table never mixes two settings. A failed run leaves failed.json (exit status + its error line) and
   the sweep goes on.
 
 Backends: local subprocesses, `jobs` at a time (default 1, since training seconds
@@ -32,9 +35,48 @@ EXIT_DIVERGED, EXIT_INTERRUPTED = 3, 130
 RAY_EXCLUDES = ["results/", "outputs/", ".venv/", "wandb/", ".git/", ".cache/", "**/__pycache__/"]
 
 
-def plan(run) -> str:
-    """'skip' (finished), 'resume' (interrupted with a checkpoint) or 'fresh'."""
+# Settings that say where and how a run was executed, not what it computed.
+EXECUTION_KEYS = {"TRAIN_CONFIGS.out_root", "TRAIN_CONFIGS.out_dir", "TRAIN_CONFIGS.progress",
+                  "TRAIN_CONFIGS.device", "TRAIN_CONFIGS.num_threads"}
+
+
+def _flat(cfg: dict) -> dict:
+    return {f"{s}.{k}": v for s, entries in (cfg or {}).items() if isinstance(entries, dict)
+            for k, v in entries.items()}
+
+
+def changed_setting(task: str, run) -> str:
+    """'KEY: old -> new' for the first setting in which the run folder's config.yaml differs
+    from what the sweep asks for now; None when they agree (or there is nothing to compare).
+
+    Files are compared by name (a Ray worker saw its own copy). Keys the saved config lacks
+    (added to the schema after the run) are not compared.
+    """
+    path = os.path.join(run.folder, "config.yaml")
+    if not os.path.isfile(path):
+        return None
+    from utils.config import load_config, read_yaml
+    try:
+        saved, wanted = _flat(read_yaml(path)), _flat(load_config(task, overrides=run.argv))
+    except UserError:
+        return None  # a bad override: the run itself will fail with that message
+    for key, old in saved.items():
+        if key in EXECUTION_KEYS or key not in wanted:
+            continue
+        new = wanted[key]
+        if key.endswith("file_path") and isinstance(old, str) and isinstance(new, str):
+            old, new = os.path.basename(old), os.path.basename(new)
+        if old != new:
+            return f"{key}: {old!r} -> {new!r}"
+    return None
+
+
+def plan(run, task: str = None) -> str:
+    """'skip' (finished), 'resume' (interrupted with a checkpoint), 'stale' (run with other
+    settings than the sweep's now; compared when `task` is given) or 'fresh'."""
     status = read_status(run.folder)
+    if task and status in ("completed", "diverged", "interrupted") and changed_setting(task, run):
+        return "stale"
     if status in ("completed", "diverged"):
         return "skip"
     if status == "interrupted" and os.path.isfile(os.path.join(run.folder, CHECKPOINT)):
@@ -51,6 +93,8 @@ def train_argv(sweep, run, action: str) -> list:
 
 def prepare(run, action: str):
     """Clear what a fresh start must not find (train_<task>.py never reuses a non-empty folder)."""
+    if action == "stale":  # another setting's result: kept aside, never overwritten
+        os.rename(run.folder, f"{run.folder}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
     if action == "fresh" and os.path.isdir(run.folder):
         shutil.rmtree(run.folder)
     if action == "resume":
@@ -110,7 +154,10 @@ def execute(sweep, jobs: int = 1, backend: str = "local", address: str = None, l
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     todo, statuses = [], {}
     for run in sweep.runs:
-        action = plan(run)
+        action = plan(run, sweep.task)
+        if action == "stale":
+            log(f"{os.path.relpath(run.folder, sweep.runs_dir)} ran with other settings "
+                f"({changed_setting(sweep.task, run)}): run again, the old folder kept as .stale-*")
         if action == "skip":
             statuses[run.folder] = read_status(run.folder)
         else:
