@@ -195,7 +195,7 @@ def ntk_share(decay: str, xi: float, lam: float, alpha: int, call: int, step: in
 class NintSampler(Sampler):
     name = "nint"
     use_ntk_scores = True
-    state_keys = ("p_ntk", "ntk_active", "ntk_order", "refresh_calls", "recorded_streams")
+    state_keys = ("p_ntk", "ntk_active", "ntk_order", "refresh_calls", "recorded_streams", "map_steps_done")
 
     def __init__(self, cfg, n_points, total_steps, generator, signal=None):
         super().__init__(cfg, n_points, total_steps, generator, signal)
@@ -210,6 +210,7 @@ class NintSampler(Sampler):
         self.ntk_order = None        # point indices by decreasing score, saved at the last refresh
         self.refresh_calls = []      # selection calls at which scores were computed
         self.recorded_streams = {}   # step -> {'ntk', 'error', 'random'} index arrays (maps)
+        self.map_steps_done = set()  # requested map steps already served by a recorded selection
         self.last_streams = None
 
     def _refresh(self, ctx, batch_size):
@@ -262,8 +263,12 @@ class NintSampler(Sampler):
         rand_idx = rest[torch.randperm(len(rest), generator=self.generator)[:n_rand].to(rest.device)]
 
         self.last_streams = {"ntk": ntk_idx, "error": err_idx, "random": rand_idx}
-        if self.save_maps and ctx.step in self.map_steps:
+        # A requested step may fall between re-selections (dense2, incremental, ...): the map
+        # then shows the first selection after it, labelled with its own step.
+        due = {s for s in self.map_steps if s <= ctx.step} - self.map_steps_done if self.save_maps else ()
+        if due:
             self.recorded_streams[ctx.step] = {k: v.cpu().numpy() for k, v in self.last_streams.items()}
+            self.map_steps_done |= due
         return Selection(torch.cat([ntk_idx, err_idx, rand_idx]))
 
     def save_figures(self, run_dir):

@@ -226,3 +226,13 @@ def test_selection_maps_written(tiny_image, tmp_path):
     _, run_dir = run_tiny(cfg)
     for name in ("selection_maps.png", "selection_step000000.png", "selection_step000010.png"):
         assert os.path.isfile(os.path.join(run_dir, name))
+
+
+def test_selection_maps_between_reselections(tiny_image, tmp_path):
+    """With dense2 (period 5) step 11 is no re-selection: its map is the next selection's, step 15."""
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=nint", "nint.save_selection_maps=1",
+                      "nint.sample_interval=dense2", "nint.dense2_period=5",
+                      "nint.selection_map_steps=[0,11,12,100]", iterations=20)
+    _, run_dir = run_tiny(cfg)
+    written = sorted(n for n in os.listdir(run_dir) if n.startswith("selection_step"))
+    assert written == ["selection_step000000.png", "selection_step000015.png"]  # 11 and 12 share one map

@@ -4,6 +4,8 @@ import csv
 import json
 import os
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 import yaml
 
@@ -185,6 +187,9 @@ def test_finished_run_with_other_settings_is_stale_and_kept_aside(tmp_path, tiny
     saved["DATASET_CONFIGS"]["file_path"] = "/worker/copy/" + os.path.basename(tiny_image)
     dump_config(saved, os.path.join(a.folder, "config.yaml"))
     assert plan(a, "image") == "skip" and changed_setting("image", a) is None
+    del saved["TRAIN_CONFIGS"]["snapshot_seconds"]  # a key added after the run: it had the default
+    dump_config(saved, os.path.join(a.folder, "config.yaml"))
+    assert plan(a, "image") == "skip"
 
     saved["TRAIN_CONFIGS"]["iterations"] = 7
     dump_config(saved, os.path.join(a.folder, "config.yaml"))
@@ -195,6 +200,29 @@ def test_finished_run_with_other_settings_is_stale_and_kept_aside(tmp_path, tiny
     assert not os.path.exists(a.folder)
     kept = [n for n in os.listdir(os.path.dirname(a.folder)) if n.startswith(os.path.basename(a.folder) + ".stale-")]
     assert len(kept) == 1 and plan(a, "image") == "fresh"
+
+
+def test_reconstruction_figure_compares_at_equal_training_time(tmp_path, tiny_image):
+    from utils.reproduce.figures import _panel, plot_reconstructions
+    from utils.reproduce.results import read_run
+    sweep = load_sweep(write_sweep(tmp_path, STRATEGIES, tiny_image), "tiny", results_dir=str(tmp_path))
+    slow, fast = sweep.runs
+    picture = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    for run, seconds in ((slow, 9.0), (fast, 2.0)):
+        fake_run(run.folder, [(20, seconds, 20.0)])
+        dump_config(load_config("image", overrides=run.argv), os.path.join(run.folder, "config.yaml"))
+        iio.imwrite(os.path.join(run.folder, "reconstruction.png"), picture)
+    iio.imwrite(os.path.join(slow.folder, "reconstruction_at_5s.png"), picture)
+    json.dump({"5": {"file": "reconstruction_at_5s.png", "step": 12, "train_seconds": 5.01}},
+              open(os.path.join(slow.folder, "snapshots.json"), "w"))
+    title, path = _panel("Slow", slow, read_run(slow.folder), 5.0)
+    assert path.endswith("reconstruction_at_5s.png") and "step 12" in title
+    title, path = _panel("Fast", fast, read_run(fast.folder), 5.0)  # done training before 5 s
+    assert path.endswith("reconstruction.png") and "finished at 2.0 s" in title
+    assert _panel("Fast", fast, read_run(fast.folder), 1.0) is None  # no picture of it at 1 s
+    entries = collect(sweep)
+    out = plot_reconstructions(sweep, entries, str(tmp_path / "fig.png"))
+    assert out and os.path.getsize(out) > 0
 
 
 def test_table_from_fake_run_folders(tmp_path, tiny_image):
@@ -284,6 +312,10 @@ def test_real_two_run_sweep_resume_skip_and_failure(tmp_path, tiny_image, capsys
     md = open(os.path.join(results, "tiny_tiny.md")).read()
     assert "failed: EXP_CONFIGS.strategy_type='nosuch' is not valid" in md
     assert "locally, 1 process at a time" in md
+    import re
+    runtime = float(re.search(r"runtime ([0-9.]+) min in all", md).group(1))
+    walls = [json.load(open(os.path.join(r.folder, "reproduce.json")))["wall_seconds"] for r in (good, bad)]
+    assert runtime == pytest.approx(sum(walls) / 60, abs=0.051)
     for name in ("tiny_tiny.csv", "tiny_tiny_curves.png", "tiny_tiny_reconstructions.png"):
         assert os.path.isfile(os.path.join(results, name))
 

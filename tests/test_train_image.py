@@ -88,6 +88,22 @@ def test_resume_matches_uninterrupted(tiny_image, tmp_path, strategy):
     assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "completed"
 
 
+def test_snapshots_at_fixed_training_seconds(tiny_image, tmp_path):
+    """A reconstruction is saved at the first step past each requested training time, off the clock."""
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform",
+                      "TRAIN_CONFIGS.snapshot_seconds=[0, 1.0e9]")
+    summary, run_dir = run_tiny(cfg)
+    index = json.load(open(os.path.join(run_dir, "snapshots.json")))
+    assert list(index) == ["0"]  # 1e9 s never comes
+    assert index["0"]["step"] == 1 and index["0"]["file"] == "reconstruction_at_0s.png"
+    assert 0 < index["0"]["train_seconds"] <= summary["train_seconds"]
+    snap = iio.imread(os.path.join(run_dir, "reconstruction_at_0s.png"))
+    final = iio.imread(os.path.join(run_dir, "reconstruction.png"))
+    assert snap.shape == final.shape and not np.array_equal(snap, final)  # one step vs 30 steps
+    with pytest.raises(UserError, match="snapshot_seconds"):
+        tiny_config(tiny_image, tmp_path, "TRAIN_CONFIGS.snapshot_seconds=[-1]")
+
+
 def test_nan_loss_stops_and_keeps_checkpoint(tiny_image, tmp_path):
     cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.lr=1e30",
                       "model_config.hidden_features=64", iterations=200)
@@ -136,6 +152,19 @@ def test_image_formats(tmp_path, kind):
     assert bool(notes) == (kind in ("rgba", "gray_alpha"))
     if kind == "rgb16":
         assert np.allclose(img, rgb / 255.0, atol=1e-6)
+
+
+def test_cmyk_jpeg_is_converted_not_cut(tmp_path):
+    from PIL import Image
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[:, :8] = (200, 40, 10)
+    rgb[:, 8:] = (10, 90, 220)
+    path = str(tmp_path / "print.jpg")
+    Image.fromarray(rgb).convert("CMYK").save(path, quality=95)
+    notes = []
+    img = load_image(path, notify=notes.append)
+    assert img.shape == (16, 16, 3) and any("CMYK" in n for n in notes)
+    assert np.abs(img * 255 - rgb).mean() < 12  # the colours survive the round trip
 
 
 def test_resize_option(tmp_path):

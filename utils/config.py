@@ -8,6 +8,7 @@ UserError naming the key and what is allowed.
 import copy
 import difflib
 import os
+import re
 
 import yaml
 
@@ -156,6 +157,13 @@ def _steps_check(value):
     return "must be a list of step numbers >= 0, e.g. [0, 10, 100]"
 
 
+@register_check("TRAIN_CONFIGS.snapshot_seconds")
+def _seconds_check(value):
+    if isinstance(value, list) and all(_is_number(v) and v >= 0 and v == v for v in value):
+        return None
+    return "must be a list of training seconds >= 0, e.g. [5, 30]"
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -193,6 +201,9 @@ def _suggest(word, options):
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+_EXPONENT_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
 def _type_ok(default, value) -> bool:
     if default is None or value is None:
         return True
@@ -226,6 +237,8 @@ def _set(cfg: dict, schema: dict, section: str, key: str, value, origin: str):
             value = float(value)
         except ValueError:
             pass
+    if isinstance(value, list):  # the same YAML 1.1 quirk inside lists: [5, 1e9]
+        value = [float(v) if isinstance(v, str) and _EXPONENT_NUMBER.match(v) else v for v in value]
     if value is None and default is not None and f"{section}.{key}" not in NULLABLE:
         raise UserError(f"{section}.{key} ({origin}) must not be null; the default is {default!r}")
     if numeric and value is not None and not _is_number(value):

@@ -9,6 +9,7 @@ Time accounting: `train_seconds` sums sampling + update per step, with the devic
 synchronized before each clock read; evaluation, logging and checkpoints are
 outside the clock.
 """
+import json
 import math
 import os
 import signal
@@ -96,6 +97,22 @@ class _InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def save_snapshot(task, model, run_dir: str, seconds: float, step: int, train_seconds: float):
+    """The task's reconstruction after `seconds` of training, indexed in snapshots.json with the
+    step and the exact training seconds at which it was taken (the first step past `seconds`)."""
+    name = task.save_snapshot(model, run_dir, seconds)
+    if name is None:
+        return
+    path = os.path.join(run_dir, "snapshots.json")
+    index = {}
+    if os.path.isfile(path):
+        with open(path) as f:
+            index = json.load(f)
+    index[f"{seconds:g}"] = {"file": name, "step": step, "train_seconds": round(train_seconds, 4)}
+    with open(path, "w") as f:
+        json.dump(index, f, indent=1)
+
+
 def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = False,
           stop_at: int = None, log=print) -> dict:
     """Train on `task` with `cfg`, writing outputs to `run_dir`. Returns summary.json's content.
@@ -170,6 +187,9 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
                         dynamic_ncols=True, mininterval=0.5)
     eval_interval = int(train_cfg["eval_interval"])
     last_metric = None
+    # Reconstructions at fixed training times (the paper's Fig. 3 compares samplers at equal time).
+    pending_snapshots = sorted(t for t in set(train_cfg.get("snapshot_seconds") or [])
+                               if not resume or t > train_seconds)
     step = start_step
     with _InterruptFlag() as interrupt:
         try:
@@ -196,6 +216,10 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
                 train_seconds += time.perf_counter() - t0
 
                 done = step + 1
+                while pending_snapshots and train_seconds >= pending_snapshots[0]:
+                    t_snap = time.perf_counter()
+                    save_snapshot(task, model, run_dir, pending_snapshots.pop(0), done, train_seconds)
+                    eval_seconds += time.perf_counter() - t_snap
                 if done % eval_interval == 0 or done == S:
                     t_eval = time.perf_counter()
                     metrics = task.evaluate(model)

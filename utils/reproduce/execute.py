@@ -49,8 +49,9 @@ def changed_setting(task: str, run) -> str:
     """'KEY: old -> new' for the first setting in which the run folder's config.yaml differs
     from what the sweep asks for now; None when they agree (or there is nothing to compare).
 
-    Files are compared by name (a Ray worker saw its own copy). Keys the saved config lacks
-    (added to the schema after the run) are not compared.
+    Files are compared by name (a Ray worker saw its own copy). A key the saved config lacks
+    was added to the schema after the run: the run had its default, so it is stale only when
+    the sweep asks for another value.
     """
     path = os.path.join(run.folder, "config.yaml")
     if not os.path.isfile(path):
@@ -60,6 +61,10 @@ def changed_setting(task: str, run) -> str:
         saved, wanted = _flat(read_yaml(path)), _flat(load_config(task, overrides=run.argv))
     except UserError:
         return None  # a bad override: the run itself will fail with that message
+    defaults = _flat(load_config(task))
+    for key in set(wanted) - set(saved):
+        if key in defaults and key not in EXECUTION_KEYS:
+            saved[key] = defaults[key]
     for key, old in saved.items():
         if key in EXECUTION_KEYS or key not in wanted:
             continue

@@ -2,10 +2,12 @@
 
     curves           every metric against training seconds and against iterations, one line
                      per run (the paper's Fig. 4); over several signals, the mean curve
-    reconstructions  ground truth and each run's final reconstruction with a zoomed crop
-                     (Fig. 3 / Fig. 8; images only). The paper compares after a fixed
-                     training time; here each panel is the run's *final* reconstruction and
-                     its title gives the training seconds it took
+    reconstructions  ground truth and each run's reconstruction with a zoomed crop
+                     (Fig. 3 / Fig. 8; images only) after the same training time: the
+                     snapshot TRAIN_CONFIGS.snapshot_seconds saved (the smallest time any run
+                     has; a run that finished training sooner shows its final result). Runs
+                     without snapshots show their final reconstruction, titled with the
+                     seconds it took
     network_size     each column against the parameter count, one line per `tags.strategy`
                      (Fig. 5)
     selection_maps   NINT's selection_maps.png of each run, copied into <stem>_selection_maps/
@@ -106,18 +108,45 @@ def _detail_box(image: np.ndarray, frac: float = 0.25):
     return box
 
 
+def _snapshots(folder: str) -> dict:
+    """snapshots.json of a run: {seconds (float): {"file", "step", "train_seconds"}}."""
+    import json
+    try:
+        with open(os.path.join(folder, "snapshots.json")) as f:
+            return {float(k): v for k, v in json.load(f).items()}
+    except (OSError, ValueError):
+        return {}
+
+
+def _panel(label, run, res, at_seconds):
+    """(title, picture path) of one run for the figure, or None when it has nothing to show."""
+    summary = res.summary or {}
+    final = os.path.join(run.folder, "reconstruction.png")
+    if at_seconds is not None:
+        snap = _snapshots(run.folder).get(at_seconds)
+        if snap and os.path.isfile(os.path.join(run.folder, snap["file"])):
+            return f"{label}\nstep {snap['step']}", os.path.join(run.folder, snap["file"])
+        trained = summary.get("train_seconds")
+        if res.status == "completed" and trained is not None and trained < at_seconds and os.path.isfile(final):
+            return f"{label}\nfinished at {trained:.1f} s", final
+        return None
+    if res.status == "completed" and os.path.isfile(final):
+        return f"{label}\n{summary.get('train_seconds', 0):.1f} s", final
+    return None
+
+
 def plot_reconstructions(sweep, entries, path: str) -> str:
-    """First signal only: ground truth + one column per completed run, full image above its zoomed crop."""
+    """First signal only: ground truth + one column per run, full image above its zoomed crop,
+    after the same training time when the runs saved snapshots (else their final result)."""
     import imageio.v3 as iio
-    panels = []
-    for e in entries:
-        run, res = e["results"][0]
-        recon = os.path.join(run.folder, "reconstruction.png")
-        if res.status == "completed" and os.path.isfile(recon):
-            panels.append((e["label"], run, res, recon))
+    from utils.metrics import psnr
+    firsts = [(e["label"], *e["results"][0]) for e in entries]
+    times = sorted({t for _, run, _ in firsts for t in _snapshots(run.folder)})
+    at_seconds = times[0] if times else None
+    panels = [p for p in (_panel(label, run, res, at_seconds) for label, run, res in firsts) if p]
     if not panels:
         return None
-    truth = _ground_truth(panels[0][1].folder)
+    truth = _ground_truth(firsts[0][1].folder)
     r, c, size = _detail_box(truth)
     plt = _pyplot()
     cols = len(panels) + 1
@@ -134,14 +163,13 @@ def plot_reconstructions(sweep, entries, path: str) -> str:
             ax.axis("off")
 
     show(0, truth, "ground truth")
-    for i, (label, run, res, recon) in enumerate(panels, start=1):
-        picture = np.asarray(iio.imread(recon)).astype(np.float32) / 255.0
-        summary = res.summary or {}
-        psnr = summary.get("final_psnr")
-        show(i, picture, f"{label}\n{summary.get('train_seconds', 0):.1f} s"
-                         + (f", {psnr:.2f} dB" if psnr is not None else ""))
-    fig.suptitle(f"{sweep.table} ({sweep.preset}): final reconstructions (training seconds in each title); "
-                 f"bottom: the red crop", fontsize=9)
+    for i, (title, picture_path) in enumerate(panels, start=1):
+        picture = np.asarray(iio.imread(picture_path)).astype(np.float32) / 255.0
+        value = psnr(picture.reshape(truth.shape), truth)  # of the saved 8-bit picture
+        show(i, picture, f"{title}, {value:.2f} dB")
+    when = (f"after {at_seconds:g} s of training" if at_seconds is not None
+            else "final reconstructions (training seconds in each title)")
+    fig.suptitle(f"{sweep.table} ({sweep.preset}): {when}; bottom: the red crop", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

@@ -198,6 +198,11 @@ def execution_note(sweep, entries) -> str:
         text += f"; device {', '.join(devices)}"
     if hosts:
         text += f"; host {', '.join(hosts)}"
+    walls = [m["wall_seconds"] for m in metas if isinstance(m.get("wall_seconds"), (int, float))]
+    if walls:
+        # What a user waits for (one at a time): start-up, training and evaluation of every run.
+        text += (f"; runtime {sum(walls) / 60:.1f} min in all (the runs' process wall times, start-up and "
+                 f"evaluation included; of the last execution when a run was resumed)")
     return text + "."
 
 

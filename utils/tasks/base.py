@@ -41,6 +41,11 @@ class Task:
     def save_outputs(self, model, run_dir: str):
         pass
 
+    def save_snapshot(self, model, run_dir: str, seconds: float) -> str:
+        """Save the reconstruction as it is after `seconds` of training (TRAIN_CONFIGS.snapshot_seconds);
+        returns the file name, or None where the task has no snapshot. Off the training clock."""
+        return None
+
     def wandb_media(self, model, first: bool) -> dict:
         """name -> image array [H, W, C], or {'audio': [T] array, 'sample_rate': Hz}; `first`: add the target."""
         return {}

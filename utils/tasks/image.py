@@ -18,6 +18,11 @@ from utils.metrics import psnr, ssim
 from utils.tasks.base import Task, predict
 
 
+def snapshot_name(seconds: float) -> str:
+    """File name of the reconstruction saved after `seconds` of training: reconstruction_at_5s.png."""
+    return f"reconstruction_at_{seconds:g}s.png"
+
+
 def image_grid(height: int, width: int) -> torch.Tensor:
     """[H*W, 2] coordinates (row, col) in [-1, 1], row-major."""
     rows = torch.linspace(-1.0, 1.0, height)
@@ -25,18 +30,33 @@ def image_grid(height: int, width: int) -> torch.Tensor:
     return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
 
 
+def _cmyk_as_rgb(path: str):
+    """A CMYK file (print JPEG/TIFF) as uint8 RGB; None for any other file. Its 4 channels are
+    not RGBA, so they must be converted, not cut to 3."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB")) if im.mode == "CMYK" else None
+    except Exception:
+        return None  # not a format Pillow reads: imageio decides
+
+
 def load_image(path: str, size=None, notify=print) -> np.ndarray:
     """Read an image as float32 [H, W, C] in [0, 1], C = 1 or 3.
 
-    Accepts PNG/JPEG/TIFF/..., grayscale, RGB or RGBA (alpha dropped), 8 or 16 bit, or
-    float. `size`: None, an int (square) or (H, W) to resize to (anti-aliased).
+    Accepts PNG/JPEG/TIFF/..., grayscale, RGB, RGBA (alpha dropped) or CMYK (converted),
+    8 or 16 bit, or float. `size`: None, an int (square) or (H, W) to resize to (anti-aliased).
     """
     if not os.path.isfile(path):
         raise UserError(f"image not found: {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = np.asarray(iio.imread(path))
+            img = _cmyk_as_rgb(path)
+            if img is not None:
+                notify(f"note: {os.path.basename(path)} is CMYK; converted to RGB")
+            else:
+                img = np.asarray(iio.imread(path))
     except Exception as e:
         raise UserError(f"cannot read image {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     if img.ndim == 2:
@@ -132,10 +152,17 @@ class ImageTask(Task):
             result["lpips"] = lpips_distance(self.lpips_model, recon, self.eval_image)
         return result
 
+    def _write_reconstruction(self, model, path):
+        img = (self.reconstruct(model) * 255.0 + 0.5).astype(np.uint8)
+        iio.imwrite(path, img[..., 0] if img.shape[-1] == 1 else img)
+
     def save_outputs(self, model, run_dir):
-        recon = self.reconstruct(model)
-        img = (recon * 255.0 + 0.5).astype(np.uint8)
-        iio.imwrite(os.path.join(run_dir, "reconstruction.png"), img[..., 0] if img.shape[-1] == 1 else img)
+        self._write_reconstruction(model, os.path.join(run_dir, "reconstruction.png"))
+
+    def save_snapshot(self, model, run_dir, seconds):
+        name = snapshot_name(seconds)
+        self._write_reconstruction(model, os.path.join(run_dir, name))
+        return name
 
     def wandb_media(self, model, first):
         media = {"reconstruction": self.reconstruct(model)}
