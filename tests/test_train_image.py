@@ -129,7 +129,21 @@ def test_coordinate_grid():
     assert torch.allclose(g[4], torch.tensor([0.0, -1.0]))
 
 
-@pytest.mark.parametrize("kind", ["gray", "rgba", "rgb16", "jpeg", "tiff", "gray_alpha"])
+def write_png16(path, data):
+    """A minimal 16-bit RGB PNG (no filter, one IDAT), by the PNG specification."""
+    import struct
+    import zlib
+    h, w, _ = data.shape
+    raw = b"".join(b"\x00" + data[r].astype(">u2").tobytes() for r in range(h))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgba", "rgb16", "tiff16", "jpeg", "tiff", "gray_alpha"])
 def test_image_formats(tmp_path, kind):
     rgb = iio.imread("images/01.png")[:16, :20]
     notes = []
@@ -137,21 +151,26 @@ def test_image_formats(tmp_path, kind):
         path, data = tmp_path / "g.png", rgb[..., 0]
     elif kind == "rgba":
         path, data = tmp_path / "a.png", np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])
-    elif kind == "rgb16":
-        path, data = tmp_path / "w16.tif", rgb.astype(np.uint16) * 257  # PIL cannot write RGB16 PNG
+    elif kind == "rgb16":  # +3: values an 8-bit read would round away
+        path, data = tmp_path / "w16.png", rgb.astype(np.uint16) * 257 + 3
+    elif kind == "tiff16":
+        path, data = tmp_path / "w16.tif", rgb.astype(np.uint16) * 257 + 3
     elif kind == "jpeg":
         path, data = tmp_path / "j.jpg", rgb
     elif kind == "tiff":
         path, data = tmp_path / "t.tif", rgb
     else:
         path, data = tmp_path / "ga.png", np.dstack([rgb[..., 0], rgb[..., 1]])
-    iio.imwrite(path, data)
+    if kind == "rgb16":
+        write_png16(path, data)  # Pillow cannot write 16-bit RGB PNG
+    else:
+        iio.imwrite(path, data)
     img = load_image(str(path), notify=notes.append)
     assert img.dtype == np.float32 and img.shape[:2] == (16, 20) and 0 <= img.min() and img.max() <= 1
     assert img.shape[2] == (1 if kind in ("gray", "gray_alpha") else 3)
     assert bool(notes) == (kind in ("rgba", "gray_alpha"))
-    if kind == "rgb16":
-        assert np.allclose(img, rgb / 255.0, atol=1e-6)
+    if kind in ("rgb16", "tiff16"):
+        assert np.allclose(img, data / 65535.0, atol=1e-7)  # full 16-bit precision
 
 
 def test_cmyk_jpeg_is_converted_not_cut(tmp_path):

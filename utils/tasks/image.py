@@ -41,6 +41,18 @@ def _cmyk_as_rgb(path: str):
         return None  # not a format Pillow reads: imageio decides
 
 
+def _png16(path: str):
+    """A 16-bit PNG as uint16 [H, W, planes] (pypng); None for any other file. Pillow, which
+    imageio uses for PNG, reduces 16-bit colour PNGs to 8 bit."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR" or head[24] != 16:
+        return None
+    import png
+    width, height, rows, info = png.Reader(filename=path).asDirect()
+    return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, info["planes"])
+
+
 def load_image(path: str, size=None, notify=print) -> np.ndarray:
     """Read an image as float32 [H, W, C] in [0, 1], C = 1 or 3.
 
@@ -56,6 +68,8 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
             if img is not None:
                 notify(f"note: {os.path.basename(path)} is CMYK; converted to RGB")
             else:
+                img = _png16(path)
+            if img is None:
                 img = np.asarray(iio.imread(path))
     except Exception as e:
         raise UserError(f"cannot read image {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
