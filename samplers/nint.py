@@ -271,6 +271,12 @@ class NintSampler(Sampler):
             self.map_steps_done |= due
         return Selection(torch.cat([ntk_idx, err_idx, rand_idx]))
 
+    def load_state_dict(self, state: dict):
+        has_done = "map_steps_done" in state
+        super().load_state_dict(state)
+        if not has_done:  # a checkpoint from before map_steps_done existed
+            self.map_steps_done = {s for s in self.map_steps if any(r >= s for r in self.recorded_streams)}
+
     def save_figures(self, run_dir):
         if self.recorded_streams and self.signal.get("modality") == "image":
             from utils.selection_maps import save_selection_maps

@@ -184,7 +184,6 @@ def test_finished_run_with_other_settings_is_stale_and_kept_aside(tmp_path, tiny
     fake_run(a.folder, [(10, 1.0, 20.0)])
     saved = load_config("image", overrides=a.argv)
     saved["TRAIN_CONFIGS"]["out_root"] = "/elsewhere"        # where it ran is not a setting
-    saved["DATASET_CONFIGS"]["file_path"] = "/worker/copy/" + os.path.basename(tiny_image)
     dump_config(saved, os.path.join(a.folder, "config.yaml"))
     assert plan(a, "image") == "skip" and changed_setting("image", a) is None
     del saved["TRAIN_CONFIGS"]["snapshot_seconds"]  # a key added after the run: it had the default
@@ -196,10 +195,21 @@ def test_finished_run_with_other_settings_is_stale_and_kept_aside(tmp_path, tiny
     assert plan(a) == "skip"  # without the task nothing is compared
     assert plan(a, "image") == "stale"
     assert changed_setting("image", a) == "TRAIN_CONFIGS.iterations: 7 -> 20"
+    assert "stale: ran with other settings" in build_markdown(sweep, collect(sweep))  # --table-only
     prepare(a, "stale")
     assert not os.path.exists(a.folder)
     kept = [n for n in os.listdir(os.path.dirname(a.folder)) if n.startswith(os.path.basename(a.folder) + ".stale-")]
     assert len(kept) == 1 and plan(a, "image") == "fresh"
+
+    # A key the saved config lacks counts as its default: stale when the sweep asks for another value.
+    runs = [{"name": "snap", "overrides": {"EXP_CONFIGS.strategy_type": "uniform", "TRAIN_CONFIGS.snapshot_seconds": [5]}}]
+    (tmp_path / "b").mkdir()
+    b = load_sweep(write_sweep(tmp_path / "b", runs, tiny_image), "tiny", results_dir=str(tmp_path / "b")).runs[0]
+    fake_run(b.folder, [(10, 1.0, 20.0)])
+    saved = load_config("image", overrides=b.argv)
+    del saved["TRAIN_CONFIGS"]["snapshot_seconds"]
+    dump_config(saved, os.path.join(b.folder, "config.yaml"))
+    assert changed_setting("image", b) == "TRAIN_CONFIGS.snapshot_seconds: [] -> [5]"
 
 
 def test_reconstruction_figure_compares_at_equal_training_time(tmp_path, tiny_image):
@@ -219,9 +229,14 @@ def test_reconstruction_figure_compares_at_equal_training_time(tmp_path, tiny_im
     assert path.endswith("reconstruction_at_5s.png") and "step 12" in title
     title, path = _panel("Fast", fast, read_run(fast.folder), 5.0)  # done training before 5 s
     assert path.endswith("reconstruction.png") and "finished at 2.0 s" in title
-    assert _panel("Fast", fast, read_run(fast.folder), 1.0) is None  # no picture of it at 1 s
-    entries = collect(sweep)
-    out = plot_reconstructions(sweep, entries, str(tmp_path / "fig.png"))
+    title, path = _panel("Fast", fast, read_run(fast.folder), 1.0)  # trained past 1 s, saved nothing
+    assert path is None and "no snapshot at 1 s" in title
+    out = plot_reconstructions(sweep, collect(sweep), str(tmp_path / "fig.png"))
+    assert out and os.path.getsize(out) > 0
+    # The first listed run failed before writing config.yaml: the figure still comes out.
+    os.remove(os.path.join(slow.folder, "config.yaml"))
+    json.dump({"returncode": 2, "error": "x"}, open(os.path.join(slow.folder, "failed.json"), "w"))
+    out = plot_reconstructions(sweep, collect(sweep), str(tmp_path / "fig2.png"))
     assert out and os.path.getsize(out) > 0
 
 
@@ -341,5 +356,8 @@ def test_ray_backend_two_runs(tmp_path, tiny_image):
         for name in ("summary.json", "metrics.csv", "reconstruction.png", "config.yaml"):
             assert os.path.isfile(os.path.join(run.folder, name))
         assert json.load(open(os.path.join(run.folder, "reproduce.json")))["backend"] == "ray"
+        saved = yaml.safe_load(open(os.path.join(run.folder, "config.yaml")))
+        assert os.path.realpath(saved["DATASET_CONFIGS"]["file_path"]) == os.path.realpath(tiny_image)  # ours again
+        assert plan(run, "image") == "skip"
     write_table(sweep)
     assert "on a Ray cluster" in open(tmp_path / "res" / "tiny_tiny.md").read()

@@ -104,6 +104,16 @@ def test_snapshots_at_fixed_training_seconds(tiny_image, tmp_path):
         tiny_config(tiny_image, tmp_path, "TRAIN_CONFIGS.snapshot_seconds=[-1]")
 
 
+def test_snapshot_taken_once_across_resume(tiny_image, tmp_path):
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.snapshot_seconds=[0]")
+    with pytest.raises(Interrupted):
+        run_tiny(cfg, stop_at=15)
+    run_dir = str(tmp_path / "run")
+    before = json.load(open(os.path.join(run_dir, "snapshots.json")))
+    run_tiny(cfg, run_dir=run_dir, resume=True)
+    assert json.load(open(os.path.join(run_dir, "snapshots.json"))) == before and before["0"]["step"] == 1
+
+
 def test_nan_loss_stops_and_keeps_checkpoint(tiny_image, tmp_path):
     cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.lr=1e30",
                       "model_config.hidden_features=64", iterations=200)
@@ -129,8 +139,8 @@ def test_coordinate_grid():
     assert torch.allclose(g[4], torch.tensor([0.0, -1.0]))
 
 
-def write_png16(path, data):
-    """A minimal 16-bit RGB PNG (no filter, one IDAT), by the PNG specification."""
+def write_png16(path, data, significant_bits=12):
+    """A minimal 16-bit RGB PNG (no filter, one IDAT, an sBIT chunk), by the PNG specification."""
     import struct
     import zlib
     h, w, _ = data.shape
@@ -140,6 +150,7 @@ def write_png16(path, data):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                + chunk(b"sBIT", bytes([significant_bits] * 3))  # must not rescale the samples
                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 

@@ -6,9 +6,9 @@ A run is one `python train_<task>.py ...` process with its own folder:
 - otherwise (never started, or failed last time): the folder is cleared and the run
   starts afresh;
 - its config.yaml differs from what the sweep asks for now (the sweep file or preset
-  was edited since): "stale", the old folder is kept as <folder>.stale-<time> and the
-  run starts afresh, so a table never mixes two settings. A failed run leaves failed.json (exit status + its error line) and
-  the sweep goes on.
+  was edited since; finished or interrupted): "stale", the old folder is kept as
+  <folder>.stale-<time> and the run starts afresh, so a table never mixes two settings.
+A failed run leaves failed.json (exit status + its error line) and the sweep goes on.
 
 Backends: local subprocesses, `jobs` at a time (default 1, since training seconds
 are the measure and parallel runs share the CPU/GPU); or Ray (`backend='ray'`): one
@@ -49,7 +49,8 @@ def changed_setting(task: str, run) -> str:
     """'KEY: old -> new' for the first setting in which the run folder's config.yaml differs
     from what the sweep asks for now; None when they agree (or there is nothing to compare).
 
-    Files are compared by name (a Ray worker saw its own copy). A key the saved config lacks
+    Files are compared by their real paths (Ray runs get this machine's paths written back
+    into their config.yaml when they return). A key the saved config lacks
     was added to the schema after the run: the run had its default, so it is stale only when
     the sweep asks for another value.
     """
@@ -61,7 +62,9 @@ def changed_setting(task: str, run) -> str:
         saved, wanted = _flat(read_yaml(path)), _flat(load_config(task, overrides=run.argv))
     except UserError:
         return None  # a bad override: the run itself will fail with that message
-    defaults = _flat(load_config(task))
+    # The defaults of the run's own model (its model_config keys and lr differ per model).
+    model = wanted.get("model_config.name")
+    defaults = _flat(load_config(task, overrides=[f"model_config.name={model}"] if model else ()))
     for key in set(wanted) - set(saved):
         if key in defaults and key not in EXECUTION_KEYS:
             saved[key] = defaults[key]
@@ -70,7 +73,7 @@ def changed_setting(task: str, run) -> str:
             continue
         new = wanted[key]
         if key.endswith("file_path") and isinstance(old, str) and isinstance(new, str):
-            old, new = os.path.basename(old), os.path.basename(new)
+            old, new = os.path.realpath(old), os.path.realpath(new)
         if old != new:
             return f"{key}: {old!r} -> {new!r}"
     return None
@@ -99,7 +102,11 @@ def train_argv(sweep, run, action: str) -> list:
 def prepare(run, action: str):
     """Clear what a fresh start must not find (train_<task>.py never reuses a non-empty folder)."""
     if action == "stale":  # another setting's result: kept aside, never overwritten
-        os.rename(run.folder, f"{run.folder}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        aside = f"{run.folder}.stale-{time.strftime('%Y%m%d-%H%M%S')}"
+        n = 1
+        while os.path.exists(aside if n == 1 else f"{aside}-{n}"):
+            n += 1
+        os.rename(run.folder, aside if n == 1 else f"{aside}-{n}")
     if action == "fresh" and os.path.isdir(run.folder):
         shutil.rmtree(run.folder)
     if action == "resume":
@@ -224,6 +231,22 @@ def _shipped_files(run) -> dict:
     return shipped
 
 
+def localise_config(run):
+    """Write this machine's signal paths (the run's overrides) back into a run's config.yaml:
+    a Ray worker trained on its own copy, whose path means nothing here (figures read the
+    ground truth from config.yaml, the stale check compares paths)."""
+    path = os.path.join(run.folder, "config.yaml")
+    if not os.path.isfile(path):
+        return
+    from utils.config import dump_config, parse_override, read_yaml
+    cfg = read_yaml(path)
+    for text in run.argv:
+        section, key, value = parse_override(text)
+        if key.endswith("file_path") and key in (cfg.get(section) or {}):
+            cfg[section][key] = value
+    dump_config(cfg, path)
+
+
 def _folder_files(folder: str) -> dict:
     files = {}
     for base, _, names in os.walk(folder):
@@ -346,6 +369,7 @@ def run_on_ray(sweep, todo: list, address: str, log=print) -> dict:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with open(path, "wb") as f:
                     f.write(data)
+            localise_config(run)
             meta = {"backend": "ray", "jobs": slots, "host": out["host"], "wall_seconds": out["wall_seconds"],
                     "command": " ".join(train_argv(sweep, run, action))}
             status = record(run, action, out["returncode"], out["stdout"], out["stderr"], meta)

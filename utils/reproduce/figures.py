@@ -119,57 +119,85 @@ def _snapshots(folder: str) -> dict:
 
 
 def _panel(label, run, res, at_seconds):
-    """(title, picture path) of one run for the figure, or None when it has nothing to show."""
+    """(title, picture path or None) of one run for the figure, or None when the run has no
+    result to show. None as the picture: the run trained past `at_seconds` but saved no
+    snapshot there (the panel says so rather than disappearing)."""
+    if res.status != "completed":  # failed, stale, interrupted or not run: not comparable
+        return None
     summary = res.summary or {}
     final = os.path.join(run.folder, "reconstruction.png")
     if at_seconds is not None:
         snap = _snapshots(run.folder).get(at_seconds)
         if snap and os.path.isfile(os.path.join(run.folder, snap["file"])):
-            return f"{label}\nstep {snap['step']}", os.path.join(run.folder, snap["file"])
+            return (f"{label}\nstep {snap['step']}, {snap['train_seconds']:.2f} s",
+                    os.path.join(run.folder, snap["file"]))
         trained = summary.get("train_seconds")
-        if res.status == "completed" and trained is not None and trained < at_seconds and os.path.isfile(final):
+        if trained is not None and trained < at_seconds and os.path.isfile(final):
             return f"{label}\nfinished at {trained:.1f} s", final
-        return None
-    if res.status == "completed" and os.path.isfile(final):
+        return f"{label}\nno snapshot at {at_seconds:g} s", None
+    if os.path.isfile(final):
         return f"{label}\n{summary.get('train_seconds', 0):.1f} s", final
     return None
 
 
+def _snapshot_time(sweep, runs) -> float:
+    """The training time the figure compares at: the smallest of the sweep's
+    TRAIN_CONFIGS.snapshot_seconds, else the smallest any run saved; None: final results."""
+    asked = sweep.preset_overrides.get("TRAIN_CONFIGS.snapshot_seconds")
+    for run in sweep.runs:  # a run's own overrides may set it instead of the preset
+        asked = asked or run.overrides.get("TRAIN_CONFIGS.snapshot_seconds")
+    if asked:
+        return float(min(asked))
+    saved = sorted({t for run in runs for t in _snapshots(run.folder)})
+    return saved[0] if saved else None
+
+
 def plot_reconstructions(sweep, entries, path: str) -> str:
     """First signal only: ground truth + one column per run, full image above its zoomed crop,
-    after the same training time when the runs saved snapshots (else their final result)."""
+    after the same training time when the runs saved snapshots (else their final result).
+    Each title's PSNR is of the saved 8-bit picture, so it can differ from the table's in the
+    second decimal."""
     import imageio.v3 as iio
     from utils.metrics import psnr
-    firsts = [(e["label"], *e["results"][0]) for e in entries]
-    times = sorted({t for _, run, _ in firsts for t in _snapshots(run.folder)})
-    at_seconds = times[0] if times else None
-    panels = [p for p in (_panel(label, run, res, at_seconds) for label, run, res in firsts) if p]
-    if not panels:
+    first_signal_runs = [(e["label"], *e["results"][0]) for e in entries]
+    at_seconds = _snapshot_time(sweep, [run for _, run, _ in first_signal_runs])
+    panels = []
+    for label, run, res in first_signal_runs:
+        panel = _panel(label, run, res, at_seconds)
+        if panel:
+            panels.append((run, *panel))
+    if not any(picture for _, _, picture in panels):
         return None
-    truth = _ground_truth(firsts[0][1].folder)
+    truth = _ground_truth(next(run for run, _, picture in panels if picture).folder)
     r, c, size = _detail_box(truth)
     plt = _pyplot()
     cols = len(panels) + 1
     fig, axes = plt.subplots(2, cols, figsize=(2.4 * cols, 5.0), squeeze=False)
 
     def show(col, picture, title):
+        for ax in (axes[0][col], axes[1][col]):
+            ax.axis("off")
+        axes[0][col].set_title(title, fontsize=7)
+        if picture is None:
+            return
         picture = picture if picture.ndim == 3 and picture.shape[-1] == 3 else np.repeat(
             picture.reshape(picture.shape[0], picture.shape[1], -1)[..., :1], 3, axis=-1)
         axes[0][col].imshow(picture)
         axes[0][col].add_patch(plt.Rectangle((c, r), size, size, fill=False, edgecolor="red", linewidth=1))
         axes[1][col].imshow(picture[r:r + size, c:c + size], interpolation="nearest")
-        axes[0][col].set_title(title, fontsize=7)
-        for ax in (axes[0][col], axes[1][col]):
-            ax.axis("off")
 
     show(0, truth, "ground truth")
-    for i, (title, picture_path) in enumerate(panels, start=1):
+    for i, (_, title, picture_path) in enumerate(panels, start=1):
+        if picture_path is None:
+            show(i, None, title)
+            continue
         picture = np.asarray(iio.imread(picture_path)).astype(np.float32) / 255.0
-        value = psnr(picture.reshape(truth.shape), truth)  # of the saved 8-bit picture
+        value = psnr(picture.reshape(truth.shape), truth)
         show(i, picture, f"{title}, {value:.2f} dB")
-    when = (f"after {at_seconds:g} s of training" if at_seconds is not None
+    when = (f"after {at_seconds:g} s of training (step and exact seconds in each title)" if at_seconds is not None
             else "final reconstructions (training seconds in each title)")
-    fig.suptitle(f"{sweep.table} ({sweep.preset}): {when}; bottom: the red crop", fontsize=9)
+    fig.suptitle(f"{sweep.table} ({sweep.preset}): {when}; PSNR of the saved 8-bit pictures; "
+                 f"bottom: the red crop", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

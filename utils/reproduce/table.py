@@ -19,7 +19,8 @@ import math
 import os
 
 from utils.errors import UserError
-from utils.reproduce.results import read_run
+from utils.reproduce.execute import changed_setting
+from utils.reproduce.results import RunResult, read_run
 from utils.reproduce.sweep import describe_preset
 
 KINDS = ("metric", "best", "final", "time_to", "iters_to", "summary")
@@ -141,8 +142,13 @@ def collect(sweep) -> list:
         entry = by_name.setdefault(run.name, {"name": run.name, "label": run.label, "tags": run.tags,
                                               "results": [], "errors": []})
         result = read_run(run.folder)
+        if result.status in ("completed", "diverged", "interrupted"):
+            change = changed_setting(sweep.task, run)
+            if change:  # e.g. --table-only after the sweep file was edited: never mix settings
+                result = RunResult(status="stale", error=f"ran with other settings ({change}); "
+                                   f"run the sweep again", meta=result.meta)
         entry["results"].append((run, result))
-        if result.status in ("failed", "diverged"):
+        if result.status in ("failed", "diverged", "stale"):
             where = f" ({os.path.basename(run.signal)})" if run.signal and sweep.per_signal_folders else ""
             entry["errors"].append(f"{result.status}{where}: {result.error}")
     for entry in by_name.values():
@@ -198,17 +204,19 @@ def execution_note(sweep, entries) -> str:
         text += f"; device {', '.join(devices)}"
     if hosts:
         text += f"; host {', '.join(hosts)}"
-    walls = [m["wall_seconds"] for m in metas if isinstance(m.get("wall_seconds"), (int, float))]
-    if walls:
-        # What a user waits for (one at a time): start-up, training and evaluation of every run.
-        text += (f"; runtime {sum(walls) / 60:.1f} min in all (the runs' process wall times, start-up and "
-                 f"evaluation included; of the last execution when a run was resumed)")
+    wall_seconds = [m["wall_seconds"] for m in metas if isinstance(m.get("wall_seconds"), (int, float))]
+    if wall_seconds:
+        # With one run at a time, what a user waits for: start-up, training and evaluation.
+        parallel = any(m.get("backend") == "ray" or (m.get("jobs") or 1) > 1 for m in metas)
+        text += (f"; runtime {sum(wall_seconds) / 60:.1f} min in all (the process wall times of "
+                 f"{len(wall_seconds)} runs, start-up and evaluation included, of the last execution when "
+                 f"a run was resumed{'; summed, though runs went side by side' if parallel else ''})")
     return text + "."
 
 
 def build_markdown(sweep, entries, command: str = None) -> str:
     statuses = [res.status for e in entries for _, res in e["results"]]
-    counts = {s: statuses.count(s) for s in ("completed", "failed", "diverged", "interrupted", "missing")}
+    counts = {s: statuses.count(s) for s in ("completed", "failed", "diverged", "interrupted", "stale", "missing")}
     has_paper = any(sweep.paper.get(e["name"]) for e in entries)
     lines = [f"# {sweep.table}: {sweep.title}", ""]
     if sweep.description:
@@ -222,7 +230,9 @@ def build_markdown(sweep, entries, command: str = None) -> str:
             lines.append(f"- Signals: {len(sweep.signals)} files ({names}); each cell is the mean ± sample "
                          f"standard deviation across them; (k/n) = only k of n runs reached the threshold.")
     lines.append(f"- Runs: {counts['completed']} completed, {counts['failed']} failed, {counts['diverged']} diverged, "
-                 f"{counts['interrupted']} interrupted, {counts['missing']} not run (of {len(statuses)}).")
+                 f"{counts['interrupted']} interrupted, "
+                 + (f"{counts['stale']} stale (other settings), " if counts["stale"] else "")
+                 + f"{counts['missing']} not run (of {len(statuses)}).")
     lines.append(f"- {execution_note(sweep, entries)}")
     lines.append(f"- {TIME_ACCOUNTING}")
     if has_paper:

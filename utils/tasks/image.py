@@ -49,7 +49,9 @@ def _png16(path: str):
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR" or head[24] != 16:
         return None
     import png
-    width, height, rows, info = png.Reader(filename=path).asDirect()
+    # read(), not asDirect(): asDirect() shifts samples down to an sBIT chunk's depth, which
+    # the division by 65535 below would then make far too dark.
+    width, height, rows, info = png.Reader(filename=path).read()
     return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, info["planes"])
 
 
