@@ -6,7 +6,7 @@
     python reproduce.py table1 --images data/kodak         # every run over every image; mean ± std per cell
     python reproduce.py table2 --backend ray --address ray://head:10001   # on a Ray cluster
     python reproduce.py table2 --table-only                # rebuild the table and figures from the run folders
-    python reproduce.py speedup --preset cpu               # Standard/INT/EVOS/Expansive/NINT: time and iterations to 30 dB
+    python reproduce.py speedup --preset cpu --repeats 3   # Standard/INT/EVOS/Expansive/NINT: time and iterations to 30 dB
     python reproduce.py my_sweep.yaml                      # your own sweep file (format: config/paper/README.md)
 
 Each run is one `python train_<task>.py` process with its own folder under
@@ -52,6 +52,9 @@ def parse_args(argv):
     parser.add_argument("--dry-run", action="store_true", help="print each run's command and plan; run nothing")
     parser.add_argument("--no-figures", action="store_true", help="write the tables only")
     parser.add_argument("--check", action="store_true", help="speedup: exit with 1 when a target is missed")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run every run N times, one after another (folders <name>__repeat-<k>); tables "
+                             "give mean ± std, the speedup report each strategy's fastest repeat")
     return parser.parse_args(argv)
 
 
@@ -62,6 +65,8 @@ def _command_line(args, table) -> str:
             parts.append(f"{flag} {shlex.quote(value)}")
     if args.jobs != 1:
         parts.append(f"--jobs {args.jobs}")
+    if args.repeats != 1:
+        parts.append(f"--repeats {args.repeats}")
     if args.backend != "local":
         parts.append(f"--backend {args.backend}" + (f" --address {args.address}" if args.address else ""))
     return " ".join(parts)
@@ -76,7 +81,7 @@ def run_table(name: str, args) -> int:
 
     is_speedup = os.path.splitext(os.path.basename(name))[0] == "speedup"  # also a user's speedup.yaml
     images = args.image if is_speedup and args.image else args.images
-    sweep = load_sweep(name, args.preset, images=images, results_dir=args.results)
+    sweep = load_sweep(name, args.preset, images=images, results_dir=args.results, repeats=args.repeats)
     if args.dry_run:
         for run in sweep.runs:
             action = plan(run, sweep.task)

@@ -290,18 +290,39 @@ def test_table_from_fake_run_folders(tmp_path, tiny_image):
 def test_speedup_report_ratios_and_targets(tmp_path, tiny_image):
     runs = [{"name": n, "label": n.upper(), "overrides": {"EXP_CONFIGS.strategy_type": n}}
             for n in ("standard", "int", "nint")]
+    runs.append({"name": "nint_every5", "label": "NINT every 5",  # a variant, not a rival
+                 "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.sample_interval": "dense2"}})
     sweep = load_sweep(write_sweep(tmp_path, runs, tiny_image, columns=[{"time_to": "psnr_30"}, {"iters_to": "psnr_30"}]),
                        "tiny", results_dir=str(tmp_path))
-    for run, (t, i) in zip(sweep.runs, [(10.0, 500), (6.0, 450), (4.0, 380)]):
+    for run, (t, i) in zip(sweep.runs, [(10.0, 500), (6.0, 450), (4.0, 380), (2.0, 380)]):
         fake_run(run.folder, [(10, 1.0, 20.0)], time_to={"psnr_30": t}, iters_to={"psnr_30": i})
     report = speedup_report(sweep)
     rows = {r[-1]: r for r in report["rows"]}
     assert rows["nint"][2] == pytest.approx(0.4) and rows["nint"][4] == pytest.approx(0.76)
-    assert all(ok for _, ok in report["checks"])
+    assert rows["nint_every5"][2] == pytest.approx(0.2)
+    assert all(ok for _, ok in report["checks"])  # the faster NINT variant does not fail NINT
     fake_run(sweep.runs[1].folder, [(10, 1.0, 20.0)], time_to={"psnr_30": 3.0}, iters_to={"psnr_30": 450})
     checks = dict(speedup_report(sweep)["checks"])
     assert [ok for ok in checks.values()] == [True, False, True]
     assert any("not below: INT" in text for text in checks)
+
+
+def test_repeats_best_of_n_in_the_speedup_report(tmp_path, tiny_image):
+    runs = [{"name": n, "label": n.upper(), "overrides": {"EXP_CONFIGS.strategy_type": n}} for n in ("standard", "nint")]
+    path = write_sweep(tmp_path, runs, tiny_image, columns=[{"time_to": "psnr_30"}, {"iters_to": "psnr_30"}])
+    sweep = load_sweep(path, "tiny", results_dir=str(tmp_path), repeats=2)
+    assert [os.path.basename(r.folder) for r in sweep.runs] == [
+        "strategy_type-standard__repeat-1", "strategy_type-standard__repeat-2",
+        "strategy_type-nint__repeat-1", "strategy_type-nint__repeat-2"]
+    assert [r.repeat for r in sweep.runs] == [1, 2, 1, 2] and len({r.name for r in sweep.runs}) == 2
+    for run, t in zip(sweep.runs, [10.0, 12.0, 6.0, 4.0]):  # nint's second repeat ran on a quieter machine
+        fake_run(run.folder, [(10, 1.0, 20.0)], time_to={"psnr_30": t}, iters_to={"psnr_30": 300})
+    rows = {r[-1]: r for r in speedup_report(sweep)["rows"]}
+    assert rows["standard"][1] == 10.0 and rows["nint"][1] == 4.0 and rows["nint"][2] == pytest.approx(0.4)
+    md = build_markdown(sweep, collect(sweep))
+    assert "every run ran 2 times" in md and "11.00 ± 1.41" in md  # the table: mean ± std over repeats
+    with pytest.raises(UserError, match="--repeats"):
+        load_sweep(path, "tiny", results_dir=str(tmp_path), repeats=0)
 
 
 def test_real_two_run_sweep_resume_skip_and_failure(tmp_path, tiny_image, capsys):

@@ -56,6 +56,7 @@ class Run:
     folder: str               # absolute path of the run folder
     argv: list                # overrides handed to train_<task>.py (preset + run + signal + output)
     signal: str = None        # the file this run fits when the sweep runs over a folder
+    repeat: int = 1           # which of the sweep's repeats (--repeats) this process is
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Sweep:
     signals: list = None      # the files the runs were repeated over (None: the config's default)
     per_signal_folders: bool = False  # one subfolder per signal (--images, or several files)
     source: str = ""          # the sweep file
+    repeats: int = 1          # every run this many times, one after another (timings: best of N)
 
     @property
     def script(self) -> str:
@@ -223,8 +225,12 @@ def _resolve(path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(ROOT, path)
 
 
-def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results") -> Sweep:
-    """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file)."""
+def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results",
+               repeats: int = 1) -> Sweep:
+    """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file).
+    repeats > 1: each run N times in folders <name>__repeat-<k> (same settings; for timings)."""
+    if not isinstance(repeats, int) or repeats < 1:
+        raise UserError(f"--repeats must be a whole number >= 1, got {repeats}")
     path = sweep_path(name)
     if not os.path.isfile(path):
         known = ", ".join(available_sweeps())
@@ -280,13 +286,13 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
                   preset_overrides=preset_overrides, preset_note=str(preset_spec.get("note", "")).strip(),
                   columns=columns, paper=paper, figures=list(figures), runs_dir=runs_dir,
                   results_dir=results_dir, stem=stem, signals=signals, source=path,
-                  per_signal_folders=bool(images) or len(signals or ()) > 1)
+                  per_signal_folders=bool(images) or len(signals or ()) > 1, repeats=repeats)
     sweep.runs = _materialise(sweep, runs)
     return sweep
 
 
 def _materialise(sweep: Sweep, runs: list) -> list:
-    """Runs x signals -> Run objects with their folder and full override list."""
+    """Signals x runs x repeats -> Run objects with their folder and full override list."""
     short = [folder_name(r["overrides"]) for r in runs]
     full_keys = len(set(short)) < len(short)  # `nint.xi` vs `expansive.xi`: keep the sections
     names = [folder_name(r["overrides"], full_keys) for r in runs]
@@ -296,22 +302,23 @@ def _materialise(sweep: Sweep, runs: list) -> list:
                         f"give them different overrides")
     signals = sweep.signals or [None]
     out = []
-    for signal in signals:
-        for spec, name in zip(runs, names):
-            overrides = dict(sweep.preset_overrides)
-            overrides.update(spec["overrides"])
-            if signal is not None:
-                overrides["DATASET_CONFIGS.file_path"] = signal
-            if sweep.per_signal_folders:
-                folder = os.path.join(sweep.runs_dir, _sanitise(os.path.basename(signal)), name)
-            else:
-                folder = os.path.join(sweep.runs_dir, name)
-            argv = [override_text(k, v) for k, v in overrides.items()]
-            argv += [override_text("TRAIN_CONFIGS.out_root", os.path.dirname(folder)),
-                     override_text("TRAIN_CONFIGS.out_dir", os.path.basename(folder)),
-                     "TRAIN_CONFIGS.progress=0"]
-            out.append(Run(name=spec["name"], label=spec["label"], overrides=copy.deepcopy(spec["overrides"]),
-                           tags=spec["tags"], folder=folder, argv=argv, signal=signal))
+    for signal, (spec, name), repeat in itertools.product(signals, zip(runs, names), range(1, sweep.repeats + 1)):
+        if sweep.repeats > 1:
+            name = f"{name}__repeat-{repeat}"
+        overrides = dict(sweep.preset_overrides)
+        overrides.update(spec["overrides"])
+        if signal is not None:
+            overrides["DATASET_CONFIGS.file_path"] = signal
+        if sweep.per_signal_folders:
+            folder = os.path.join(sweep.runs_dir, _sanitise(os.path.basename(signal)), name)
+        else:
+            folder = os.path.join(sweep.runs_dir, name)
+        argv = [override_text(k, v) for k, v in overrides.items()]
+        argv += [override_text("TRAIN_CONFIGS.out_root", os.path.dirname(folder)),
+                 override_text("TRAIN_CONFIGS.out_dir", os.path.basename(folder)),
+                 "TRAIN_CONFIGS.progress=0"]
+        out.append(Run(name=spec["name"], label=spec["label"], overrides=copy.deepcopy(spec["overrides"]),
+                       tags=spec["tags"], folder=folder, argv=argv, signal=signal, repeat=repeat))
     return out
 
 

@@ -229,6 +229,10 @@ def build_markdown(sweep, entries, command: str = None) -> str:
             names = ", ".join(os.path.basename(s) for s in sweep.signals)
             lines.append(f"- Signals: {len(sweep.signals)} files ({names}); each cell is the mean ± sample "
                          f"standard deviation across them; (k/n) = only k of n runs reached the threshold.")
+    if sweep.repeats > 1:
+        lines.append(f"- Repeats: every run ran {sweep.repeats} times, one after another (--repeats); each cell is "
+                     f"the mean ± sample standard deviation over the repeats (the metrics repeat exactly, the "
+                     f"seconds vary with the machine's load).")
     lines.append(f"- Runs: {counts['completed']} completed, {counts['failed']} failed, {counts['diverged']} diverged, "
                  f"{counts['interrupted']} interrupted, "
                  + (f"{counts['stale']} stale (other settings), " if counts["stale"] else "")
