@@ -195,7 +195,7 @@ def ntk_share(decay: str, xi: float, lam: float, alpha: int, call: int, step: in
 class NintSampler(Sampler):
     name = "nint"
     use_ntk_scores = True
-    state_keys = ("p_ntk", "ntk_active", "ntk_order", "refresh_calls", "recorded_streams", "map_steps_done")
+    state_keys = ("p_ntk", "ntk_active", "ntk_order", "refresh_calls", "recorded_streams")
 
     def __init__(self, cfg, n_points, total_steps, generator, signal=None):
         super().__init__(cfg, n_points, total_steps, generator, signal)
@@ -210,7 +210,6 @@ class NintSampler(Sampler):
         self.ntk_order = None        # point indices by decreasing score, saved at the last refresh
         self.refresh_calls = []      # selection calls at which scores were computed
         self.recorded_streams = {}   # step -> {'ntk', 'error', 'random'} index arrays (maps)
-        self.map_steps_done = set()  # requested map steps already served by a recorded selection
         self.last_streams = None
 
     def _refresh(self, ctx, batch_size):
@@ -264,18 +263,12 @@ class NintSampler(Sampler):
 
         self.last_streams = {"ntk": ntk_idx, "error": err_idx, "random": rand_idx}
         # A requested step may fall between re-selections (dense2, incremental, ...): the map
-        # then shows the first selection after it, labelled with its own step.
-        due = {s for s in self.map_steps if s <= ctx.step} - self.map_steps_done if self.save_maps else ()
-        if due:
+        # then shows the first selection after it, labelled with its own step. Maps are
+        # recorded in step order, so a requested step is served once one is at or past it.
+        last_map = max(self.recorded_streams, default=-1)
+        if self.save_maps and any(last_map < s <= ctx.step for s in self.map_steps):
             self.recorded_streams[ctx.step] = {k: v.cpu().numpy() for k, v in self.last_streams.items()}
-            self.map_steps_done |= due
         return Selection(torch.cat([ntk_idx, err_idx, rand_idx]))
-
-    def load_state_dict(self, state: dict):
-        has_done = "map_steps_done" in state
-        super().load_state_dict(state)
-        if not has_done:  # a checkpoint from before map_steps_done existed
-            self.map_steps_done = {s for s in self.map_steps if any(r >= s for r in self.recorded_streams)}
 
     def save_figures(self, run_dir):
         if self.recorded_streams and self.signal.get("modality") == "image":

@@ -82,14 +82,21 @@ def changed_setting(task: str, run) -> str:
 def plan(run, task: str = None) -> str:
     """'skip' (finished), 'resume' (interrupted with a checkpoint), 'stale' (run with other
     settings than the sweep's now; compared when `task` is given) or 'fresh'."""
+    return plan_and_change(run, task)[0]
+
+
+def plan_and_change(run, task: str = None) -> tuple:
+    """(plan(run, task), the changed setting when the plan is 'stale', else None)."""
     status = read_status(run.folder)
-    if task and status in ("completed", "diverged", "interrupted") and changed_setting(task, run):
-        return "stale"
+    if task and status in ("completed", "diverged", "interrupted"):
+        change = changed_setting(task, run)
+        if change:
+            return "stale", change
     if status in ("completed", "diverged"):
-        return "skip"
+        return "skip", None
     if status == "interrupted" and os.path.isfile(os.path.join(run.folder, CHECKPOINT)):
-        return "resume"
-    return "fresh"
+        return "resume", None
+    return "fresh", None
 
 
 def train_argv(sweep, run, action: str) -> list:
@@ -102,11 +109,12 @@ def train_argv(sweep, run, action: str) -> list:
 def prepare(run, action: str):
     """Clear what a fresh start must not find (train_<task>.py never reuses a non-empty folder)."""
     if action == "stale":  # another setting's result: kept aside, never overwritten
-        aside = f"{run.folder}.stale-{time.strftime('%Y%m%d-%H%M%S')}"
+        stem = aside = f"{run.folder}.stale-{time.strftime('%Y%m%d-%H%M%S')}"
         n = 1
-        while os.path.exists(aside if n == 1 else f"{aside}-{n}"):
+        while os.path.exists(aside):
             n += 1
-        os.rename(run.folder, aside if n == 1 else f"{aside}-{n}")
+            aside = f"{stem}-{n}"
+        os.rename(run.folder, aside)
     if action == "fresh" and os.path.isdir(run.folder):
         shutil.rmtree(run.folder)
     if action == "resume":
@@ -166,10 +174,10 @@ def execute(sweep, jobs: int = 1, backend: str = "local", address: str = None, l
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     todo, statuses = [], {}
     for run in sweep.runs:
-        action = plan(run, sweep.task)
+        action, change = plan_and_change(run, sweep.task)
         if action == "stale":
             log(f"{os.path.relpath(run.folder, sweep.runs_dir)} ran with other settings "
-                f"({changed_setting(sweep.task, run)}): run again, the old folder kept as .stale-*")
+                f"({change}): run again, the old folder kept as .stale-*")
         if action == "skip":
             statuses[run.folder] = read_status(run.folder)
         else:
