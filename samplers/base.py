@@ -6,8 +6,14 @@ trainer. It owns its state and its random generator (seeded from the run).
 
 The batch size B comes from the shared batch-size scheduler and *when* to
 re-select from the shared sampling interval (samplers/schedules.py); between
-re-selections the last indices are reused. A sampler only implements
-`choose(ctx, batch_size)`.
+re-selections the last indices are reused, also when the scheduler has changed B
+meanwhile (the batch size lags until the next re-selection, as in the INT and NINT
+releases; `nint.reselect_on_resize: 1` re-selects whenever B changes instead).
+A sampler only implements `choose(ctx, batch_size)`.
+
+Every sampler counts what it did (`counts()`, written to summary.json's `sampler`
+block): re-selection calls, no-grad forward passes over all N points, and whatever
+defines the method (NTK scores, fitness steps, ...).
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -58,6 +64,7 @@ class SelectionContext:
         self.forward_chunk = forward_chunk
         self._predictions = None
         self._errors = None
+        self.full_forwards = 0  # no-grad forward passes over all N points run in this step
 
     @property
     def n_points(self) -> int:
@@ -65,6 +72,7 @@ class SelectionContext:
 
     def predictions(self) -> torch.Tensor:
         if self._predictions is None:
+            self.full_forwards += 1
             with torch.no_grad():
                 if self.forward_chunk and self.n_points > self.forward_chunk:
                     self._predictions = torch.cat([self.model(c) for c in self.coords.split(self.forward_chunk)])
@@ -111,24 +119,42 @@ class Sampler:
         self.scheduler = nint_cfg["batch_size_scheduler"]
         self.interval = nint_cfg["sample_interval"]
         self.dense2_period = int(nint_cfg["dense2_period"])
+        self.reselect_on_resize = bool(int(nint_cfg.get("reselect_on_resize", 0)))
         self._last = None  # the last Selection, reused between re-selections
         self.selection_calls = 0  # how many times choose() has run
+        self.full_forwards = 0    # no-grad forward passes over all N points, all steps together
 
     def batch_size(self, step: int) -> int:
         return batch_size(self.scheduler, step, self.total_steps, self.start_ratio, self.n_points)
 
     def select(self, ctx: SelectionContext) -> Selection:
         """Indices (and optional weights) of the points to train on at ctx.step."""
-        B = self.batch_size(ctx.step)
+        forwards_before = ctx.full_forwards
+        selection = self.next_selection(ctx)
+        self.full_forwards += ctx.full_forwards - forwards_before
+        return selection
+
+    def next_selection(self, ctx: SelectionContext) -> Selection:
+        """The selection rule shared by all samplers (subclasses with their own override this)."""
         if self.interval == "void":
             return Selection(torch.arange(self.n_points, device=ctx.coords.device))
-        # Re-select when the interval says so, and also when the scheduler changed B:
-        # reusing a stale batch of the old size would ignore the scheduler between periods.
-        if (self._last is None or len(self._last.indices) != B
+        # The releases re-select only when the interval says so: between re-selections the
+        # last batch is reused even when the scheduler has changed B meanwhile.
+        resized = (self.reselect_on_resize and self._last is not None
+                   and len(self._last.indices) != self.batch_size(ctx.step))
+        if (self._last is None or resized
                 or should_reselect(self.interval, ctx.step, self.total_steps, self.dense2_period)):
             self.selection_calls += 1
-            self._last = self.choose(ctx, B)
+            self._last = self.choose(ctx, self.batch_size(ctx.step))
         return self._last
+
+    def counts(self) -> dict:
+        """What this sampler did so far (summary.json's `sampler` block).
+
+        selections: re-selection calls (choose() runs); full_forwards: no-grad forward
+        passes over all N points. Subclasses add the counts that define their method.
+        """
+        return {"selections": self.selection_calls, "full_forwards": self.full_forwards}
 
     def choose(self, ctx: SelectionContext, batch_size: int) -> Selection:
         raise NotImplementedError
@@ -159,7 +185,7 @@ class Sampler:
 
     # -- checkpointing -------------------------------------------------------------
     def state_dict(self) -> dict:
-        state = {k: getattr(self, k) for k in ("_last", "selection_calls") + tuple(self.state_keys)}
+        state = {k: getattr(self, k) for k in ("_last", "selection_calls", "full_forwards") + tuple(self.state_keys)}
         state["generator"] = self.generator.get_state()
         return state
 

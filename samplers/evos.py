@@ -92,13 +92,13 @@ class EvosSampler(Sampler):
     def mutation_count(self, batch_size: int) -> int:
         return min(int(self.mutation_ratio * self.start_ratio * self.n_points), batch_size)
 
-    def select(self, ctx):
+    def next_selection(self, ctx):
         self._step = ctx.step
         self._fitness_now = ctx.step in self.fitness_at or self.order is None
         if self._fitness_now:
             self._last = None  # the ranking is about to change: redraw at the next step
             return Selection(torch.arange(self.n_points, device=ctx.coords.device))
-        return super().select(ctx)
+        return super().next_selection(ctx)
 
     def choose(self, ctx, batch_size):
         """Top of the stale ranking plus uniform mutation from the rest: B distinct points."""

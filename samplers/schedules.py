@@ -28,7 +28,7 @@ def batch_size(scheduler: str, step: int, total_steps: int, start_ratio: float, 
     return max(1, min(n_points, int(batch_ratio(scheduler, step, total_steps, start_ratio) * n_points)))
 
 
-def interval_period(interval: str, step: int, total_steps: int, dense2_period: int = 2) -> int:
+def interval_period(interval: str, step: int, total_steps: int, dense2_period: int = 5) -> int:
     """Re-selection period in steps at `step` (0 = never re-select, i.e. 'void')."""
     s, S = step, total_steps
     if interval == "dense":
@@ -52,7 +52,7 @@ def interval_period(interval: str, step: int, total_steps: int, dense2_period: i
     raise ValueError(f"unknown sample_interval {interval!r}; valid: {', '.join(SAMPLE_INTERVALS)}")
 
 
-def should_reselect(interval: str, step: int, total_steps: int, dense2_period: int = 2) -> bool:
+def should_reselect(interval: str, step: int, total_steps: int, dense2_period: int = 5) -> bool:
     """True when the batch is chosen anew at `step`; otherwise the last indices are reused.
 
     Step 0 always selects. 'void' never selects (the sampler trains on every point).

@@ -110,9 +110,9 @@ class SoftMiningSampler(Sampler):
             extra = torch.randint(0, self.n_points, (batch_size - n,), generator=self.generator)
             self.positions = torch.cat([self.positions, self.pixel_positions(extra)])
 
-    def select(self, ctx):
+    def next_selection(self, ctx):
         self._step = ctx.step
-        return super().select(ctx)
+        return super().next_selection(ctx)
 
     def choose(self, ctx, batch_size):
         if self.positions is None:  # start at uniformly drawn pixels

@@ -1,4 +1,5 @@
 """Standard, Uniform and INT; the shared re-selection behaviour of every sampler."""
+import pytest
 import torch
 
 from samplers import build_sampler
@@ -88,3 +89,45 @@ def test_context_runs_one_forward_for_many_consumers():
     c.errors(), c.errors(), c.predictions()
     assert len(calls) == 1
     assert torch.allclose(c.errors(), torch.full((50,), 3.0))
+
+
+RELEASE_SELECTIONS = {5000: {"dense": 5000, "dense2": 1000, "incremental": 1422, "decremental": 2157},
+                      1000: {"dense": 1000, "dense2": 200, "incremental": 285, "decremental": 432}}
+
+
+@pytest.mark.parametrize("scheduler", ["constant", "linear", "step"])
+@pytest.mark.parametrize("total", [5000, 1000])
+def test_selection_counts_match_the_releases_under_every_scheduler(scheduler, total):
+    """The releases re-select only when the interval says so, whatever B does in between."""
+    n = 50
+    for interval, expected in RELEASE_SELECTIONS[total].items():
+        s = make("uniform", n, f"nint.sample_interval={interval}", f"nint.batch_size_scheduler={scheduler}",
+                 iterations=total)
+        c = SelectionContext(0, total, Recorder(torch.zeros(n, 3)), torch.zeros(n, 2), torch.zeros(n, 3))
+        for step in range(total):
+            c.step = step
+            s.select(c)
+        assert s.counts()["selections"] == expected, interval
+        assert s.counts()["full_forwards"] == 0
+
+
+def test_batch_size_lags_the_scheduler_until_the_next_reselection():
+    s = make("uniform", 1000, "nint.sample_interval=dense2", "nint.batch_size_scheduler=linear", iterations=100)
+    sizes = [len(s.select(ctx(step)).indices) for step in range(6)]
+    assert sizes[:5] == [200] * 5            # B grows every step, the batch of step 0 is reused
+    assert sizes[5] == int((0.2 + 0.05 * 0.8) * 1000)
+
+
+def test_reselect_on_resize_option():
+    s = make("uniform", 1000, "nint.sample_interval=dense2", "nint.batch_size_scheduler=linear",
+             "nint.reselect_on_resize=1", iterations=100)
+    sizes = [len(s.select(ctx(step)).indices) for step in range(4)]
+    assert sizes == [int((0.2 + st / 100 * 0.8) * 1000) for st in range(4)]
+    assert s.counts()["selections"] == 4
+
+
+def test_int_counts_one_full_forward_per_selection():
+    s = make("int", 1000, "nint.sample_interval=dense2", "nint.dense2_period=2")
+    for step in range(10):
+        s.select(ctx(step))
+    assert s.counts() == {"selections": 5, "full_forwards": 5}

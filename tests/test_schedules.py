@@ -1,4 +1,4 @@
-"""Batch-size schedulers and sampling intervals against the formulas of SPEC.md 3-4."""
+"""Batch-size schedulers and sampling intervals against the rules of the INT and NINT releases (docs/methods.md)."""
 import math
 
 import pytest
@@ -35,16 +35,20 @@ def test_batch_size_is_int_of_ratio_times_n():
 
 def test_dense_and_dense2():
     assert all(should_reselect("dense", s, S) for s in range(20))
-    assert [s for s in range(10) if should_reselect("dense2", s, S)] == [0, 2, 4, 6, 8]
+    assert [s for s in range(10) if should_reselect("dense2", s, S, dense2_period=2)] == [0, 2, 4, 6, 8]
     assert [s for s in range(16) if should_reselect("dense2", s, S, dense2_period=5)] == [0, 5, 10, 15]
 
 
-@pytest.mark.parametrize("step", [0, 1249, 1250, 2000, 2200, 3000, 4000, 4999])
-def test_incremental(step):
-    quarter = S // 4
-    step_size = (S - quarter) // 5
-    expected = 1 if step < quarter else 10 * (math.floor(max(1, step - quarter) / step_size) + 1)
-    assert interval_period("incremental", step, S) == expected
+# Re-selection counts of the INT and NINT releases (their interval rules, counted over S steps).
+RELEASE_SELECTIONS = {5000: {"dense": 5000, "dense2": 1000, "incremental": 1422, "decremental": 2157},
+                      1000: {"dense": 1000, "dense2": 200, "incremental": 285, "decremental": 432}}
+
+
+@pytest.mark.parametrize("total", [5000, 1000])
+@pytest.mark.parametrize("interval", ["dense", "dense2", "incremental", "decremental"])
+def test_interval_counts_match_the_releases(total, interval):
+    count = sum(should_reselect(interval, s, total, dense2_period=5) for s in range(total))
+    assert count == RELEASE_SELECTIONS[total][interval]
 
 
 def test_incremental_periods_grow_10_to_50():

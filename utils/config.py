@@ -52,6 +52,7 @@ CHOICES = {
     "TRAIN_CONFIGS.lpips": lambda: (0, 1),
     "TRAIN_CONFIGS.progress": lambda: (0, 1),
     "nint.save_selection_maps": lambda: (0, 1),
+    "nint.reselect_on_resize": lambda: (0, 1),
     "soft_mining.snap_to_pixels": lambda: (0, 1),
     "DATASET_CONFIGS.resample": lambda: (0, 1),
     "DATASET_CONFIGS.sign_method": lambda: ("auto", "exact", "normal"),

@@ -176,7 +176,7 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
         return {"status": status, "iterations": step, "train_seconds": train_seconds,
                 "eval_seconds": eval_seconds, "parameters": n_params, "device": str(device),
                 "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],
-                "signal": task.describe(),
+                "signal": task.describe(), "sampler": sampler.counts(),
                 "time_accounting": "training seconds only (sampling + update, device synchronized); "
                                    "evaluation excluded"}
 
