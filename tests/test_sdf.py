@@ -226,7 +226,7 @@ def test_marching_cubes_faces_point_outwards():
 @pytest.mark.parametrize("strategy", ["uniform", "int"])
 def test_reused_selection_keeps_positions_on_fresh_points(sphere_obj, cache_dir, strategy):
     cfg, task = make_task(sphere_obj, cache_dir, **{"EXP_CONFIGS.strategy_type": strategy,
-                                                    "nint.sample_interval": "dense2"})
+                                                    "nint.sample_interval": "dense2", "nint.dense2_period": 2})
     generator = torch.Generator().manual_seed(0)
     sampler = build_sampler(cfg, task.n_points, generator, signal=task.signal)
     torch.manual_seed(0)
