@@ -46,6 +46,7 @@ CHOICES = {
     "nint.sample_interval": _intervals,
     "nint.ntk_decay": lambda: ("release", "paper"),
     "nint.top_k": lambda: (0, 1),
+    "model_config.bias_init": lambda: ("release", "pytorch"),  # SIREN's bias range (models/siren.py)
     "TRAIN_CONFIGS.device": lambda: ("auto", "cpu", "cuda"),
     "TRAIN_CONFIGS.lr_scheduler": lambda: ("constant", "cosine", "multistep"),
     "WANDB_CONFIGS.use_wandb": lambda: (0, 1),
