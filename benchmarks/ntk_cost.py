@@ -59,7 +59,8 @@ def bench_size(size, args, device):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     cfg = load_config("image", overrides=["EXP_CONFIGS.strategy_type=nint", "TRAIN_CONFIGS.iterations=5000"])
     sampler = build_sampler(cfg, n, torch.Generator().manual_seed(0), signal={"modality": "image"})
-    sampler.ntk_active, sampler.p_ntk = False, 0.0  # after the NTK phase
+    # After the NTK phase: call 101 refreshes nothing, p_ntk = 0 (30% top error + 70% random).
+    sampler.selection_calls, sampler.p_ntk = 101, 0.0
     B = sampler.batch_size(0)
     random_idx = torch.randperm(n)[:B].to(device)
 

@@ -1,4 +1,4 @@
-"""NINT: NTK-guided implicit neural teaching (CVPR 2026), SPEC.md 6.
+"""NINT: NTK-guided implicit neural teaching (CVPR 2026); docs/methods.md, "NINT".
 
 Score. With g = f(x) - y the loss gradient for every point and channel (flattened
 to N*C), the NTK-augmented gradient is w = K g = J (J^T g), J the N*C x P Jacobian
@@ -6,17 +6,24 @@ of the outputs with respect to the parameters. K and J are never formed: one
 vector-Jacobian product gives v = J^T g (a P-vector), one Jacobian-vector product
 gives w = J v. A point's score is the squared L2 norm of its C entries of w.
 
-Batch. Of B points at a selection: n_ntk = int(B p_ntk) by the highest score,
-n_err = int(B (1 - xi - p_ntk)) by the highest L1 error among the rest, and the
-remainder uniformly at random among the rest; the three sets are disjoint.
+Batch. Of B points at a selection: n_ntk = int(B p_ntk) NTK points, n_err =
+int(B (1 - p_ntk - xi)) error points among the rest and the remainder uniformly at
+random among what is left; the three sets are disjoint. With `top_k: 1` (default) the
+NTK points are the highest scores and the error points the highest L1 errors; with
+`top_k: 0` the NTK points are drawn without replacement with probability proportional
+to (score - min score), and the error points uniformly at random (as the release does).
 
 Schedule (default `ntk_decay: release`, as in the released code): counting selection
-calls c = 1, 2, ..., scores are recomputed at c = 1 and whenever c % alpha == 0, with
-p_ntk = (1 - xi) exp(floor(-lambda c / alpha)); between refreshes the saved top indices
-are reused; below 1e-3 the stream is off for good. With the defaults that is 6 score
-computations (c = 1, 10, ..., 50), after which NINT is 70% random + 30% top error.
+calls c = 1, 2, ..., p_ntk = (1 - xi) exp(floor(-lambda c / alpha)) is re-evaluated at
+c = 1 and whenever c % alpha == 0, and kept in between. At such a call the scores are
+recomputed while p_ntk >= 1e-3, and the NTK points they give are cached; between
+refreshes, and at every later call once p_ntk < 1e-3, the NTK stream is the first
+int(B p_ntk) of the cached points. The scores are thus no longer refreshed after the
+last call with p_ntk >= 1e-3 (c = 50 with the defaults: 6 score computations), but a
+tiny stream from that call's points goes on while int(B p_ntk) > 0 (at 512x512, B =
+52,428: 38, 14, 5 and 1 points from calls 60, 70, 80 and 90; none from call 100 on).
 `ntk_decay: paper` uses p_ntk = (1 - xi) exp(-lambda t / alpha), t the step, at the
-same refresh calls.
+same calls and with the same rules.
 """
 import math
 
@@ -26,7 +33,7 @@ from torch.func import functional_call, jvp, vjp
 
 from samplers.base import Sampler, Selection
 
-P_NTK_OFF = 1e-3                   # below this the NTK stream is switched off for good
+P_NTK_MIN = 1e-3                   # below this share the scores are no longer refreshed (the cached points stay)
 # Automatic chunk size (points): on a CPU, chunks that stay in cache are faster than one
 # big pass (measured 1.45 s vs 2.37 s for 65,536 points, benchmarks/ntk_cost.py); on a GPU
 # large chunks keep it busy. Either way memory stays bounded for any N.
@@ -186,16 +193,40 @@ def ntk_scores_from_targets(model, coords, targets, chunk_size=None, method="aut
 # ----------------------------------------------------------------------------------------------
 
 def ntk_share(decay: str, xi: float, lam: float, alpha: int, call: int, step: int) -> float:
-    """p_ntk at a refresh: 'release' = (1-xi) exp(floor(-lambda c/alpha)), 'paper' = (1-xi) exp(-lambda t/alpha)."""
+    """p_ntk at a refresh call: 'release' = (1-xi) exp(floor(-lambda c/alpha)), 'paper' = (1-xi) exp(-lambda t/alpha)."""
+    share = round(1.0 - xi, 12)  # 0.3 for xi = 0.7, as the release writes it (not 0.30000000000000004)
     if decay == "release":
-        return (1.0 - xi) * math.exp(math.floor(-lam * call / alpha))
-    return (1.0 - xi) * math.exp(-lam * step / alpha)
+        return share * math.exp(math.floor(-lam * call / alpha))
+    return share * math.exp(-lam * step / alpha)
+
+
+def proportional_draw(scores: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k distinct indices drawn one after another with probability proportional to (score - min score)
+    among the points not drawn yet (what torch.multinomial without replacement does), in draw order.
+
+    Drawn by exponential keys E_i / w_i, E_i ~ Exp(1), the k smallest first (Efraimidis and
+    Spirakis 2006: the same distribution as successive draws), which has no limit on N. The
+    point(s) with the minimum score have weight 0 and are never drawn, unless fewer than k
+    points score above the minimum; the rest of the k are then drawn uniformly among them.
+    """
+    if k <= 0:
+        return torch.empty(0, dtype=torch.long, device=scores.device)
+    weights = (scores.double() - scores.double().min()).clamp_min(0)
+    draws = torch.empty(len(weights), dtype=torch.float64).exponential_(generator=generator).to(scores.device)
+    positive = weights > 0
+    keys = torch.where(positive, draws / weights.clamp_min(1e-300), torch.full_like(draws, float("inf")))
+    n_positive = int(positive.sum())
+    if n_positive < k:  # not enough points above the minimum: the rest uniformly among those at it
+        top = keys[positive].max() if n_positive else torch.zeros((), dtype=torch.float64, device=keys.device)
+        keys = torch.where(positive, keys, top + 1.0 + draws)
+    return keys.topk(k, largest=False).indices
 
 
 class NintSampler(Sampler):
     name = "nint"
     use_ntk_scores = True
-    state_keys = ("p_ntk", "ntk_active", "ntk_order", "refresh_calls", "recorded_streams")
+    # refresh_calls: selection calls at which p_ntk >= 1e-3, i.e. the scores were recomputed (nint).
+    state_keys = ("p_ntk", "ntk_order", "refresh_calls", "recorded_streams")
 
     def __init__(self, cfg, n_points, total_steps, generator, signal=None):
         super().__init__(cfg, n_points, total_steps, generator, signal)
@@ -206,60 +237,63 @@ class NintSampler(Sampler):
         self.save_maps = bool(c["save_selection_maps"])
         self.map_steps = set(int(s) for s in c["selection_map_steps"])
         self.p_ntk = 0.0
-        self.ntk_active = True
-        self.ntk_order = None        # point indices by decreasing score, saved at the last refresh
-        self.refresh_calls = []      # selection calls at which scores were computed
+        self.ntk_order = None        # the NTK points chosen at the last score refresh, in rank/draw order
+        self.refresh_calls = []      # selection calls at which the scores were recomputed
         self.recorded_streams = {}   # step -> {'ntk', 'error', 'random'} index arrays (maps)
         self.last_streams = None
 
+    def counts(self):
+        """Adds ntk_scores: how many times the NTK scores were computed (0 for nint_no_ntk)."""
+        return {**super().counts(), "ntk_scores": len(self.refresh_calls) if self.use_ntk_scores else 0}
+
     def _refresh(self, ctx, batch_size):
-        """Recompute p_ntk and, while the stream is on, the NTK ranking (SPEC.md 6)."""
+        """At c = 1 and every alpha-th call: re-evaluate p_ntk, and recompute the scores while p_ntk >= 1e-3."""
         c = self.selection_calls
-        if not self.ntk_active or not (c == 1 or c % self.alpha == 0):
+        if not (c == 1 or c % self.alpha == 0):
             return
-        p = ntk_share(self.decay, self.xi, self.lam, self.alpha, c, ctx.step)
-        if p < P_NTK_OFF:
-            self.ntk_active, self.p_ntk, self.ntk_order = False, 0.0, None
+        self.p_ntk = ntk_share(self.decay, self.xi, self.lam, self.alpha, c, ctx.step)
+        if self.p_ntk < P_NTK_MIN:  # the scores are no longer refreshed; the cached points stay
             return
-        self.p_ntk = p
         self.refresh_calls.append(c)
         if not self.use_ntk_scores:
             return
         scores, predictions = ntk_scores_from_targets(ctx.model, ctx.coords, ctx.targets, self.chunk)
         ctx.set_predictions(predictions)  # the error stream reuses this forward
-        k = min(batch_size, self.n_points)
+        k = min(int(batch_size * self.p_ntk), self.n_points)
         if self.top_k:
             self.ntk_order = scores.topk(k).indices
-        else:  # sample in proportion to the scores, without replacement
-            weights = scores.double().cpu().clamp_min(0) + 1e-30
-            self.ntk_order = torch.multinomial(weights, k, replacement=False,
-                                               generator=self.generator).to(scores.device)
+        else:
+            self.ntk_order = proportional_draw(scores, k, self.generator)
 
     def choose(self, ctx, batch_size):
         self._refresh(ctx, batch_size)
         B, N = batch_size, self.n_points
         n_ntk = int(B * self.p_ntk)
-        n_err = max(0, int(B * (1.0 - self.xi - self.p_ntk)))
+        n_err = max(0, int(B * (1.0 - self.p_ntk - self.xi)))
         device = ctx.coords.device
-        if self.use_ntk_scores:
-            ntk_idx = self.ntk_order[:n_ntk] if n_ntk else torch.empty(0, dtype=torch.long, device=device)
-        else:  # ablation: the NTK slot filled by the next-highest errors
+        empty = torch.empty(0, dtype=torch.long, device=device)
+        if self.use_ntk_scores:  # the cached points; a shortfall (B grew since the refresh) goes to random
+            ntk_idx = self.ntk_order[:n_ntk].to(device) if n_ntk and self.ntk_order is not None else empty
+        else:  # ablation: the NTK slot filled by the error stream
             n_err += n_ntk
-            ntk_idx = torch.empty(0, dtype=torch.long, device=device)
+            ntk_idx = empty
         n_ntk = len(ntk_idx)
+        n_err = min(n_err, N - n_ntk)
         n_rand = B - n_ntk - n_err
 
         free = torch.ones(N, dtype=torch.bool, device=device)
         free[ntk_idx] = False
-        if n_err:  # the full forward is only paid for when an error stream is drawn
+        if n_err and self.top_k:  # the full forward is only paid for when top errors are drawn
             errors = ctx.errors()
             masked = errors.masked_fill(~free, -float("inf")) if n_ntk else errors
             err_idx = masked.topk(n_err, sorted=False).indices
             free[err_idx] = False
-        else:
-            err_idx = ntk_idx.new_empty(0)
-        rest = free.nonzero().squeeze(1)
-        rand_idx = rest[torch.randperm(len(rest), generator=self.generator)[:n_rand].to(rest.device)]
+            rest = free.nonzero().squeeze(1)
+            rand_idx = rest[torch.randperm(len(rest), generator=self.generator)[:n_rand].to(rest.device)]
+        else:  # top_k 0: the error stream is drawn at random too, then the random stream
+            rest = free.nonzero().squeeze(1)
+            order = rest[torch.randperm(len(rest), generator=self.generator)[:n_err + n_rand].to(rest.device)]
+            err_idx, rand_idx = order[:n_err], order[n_err:]
 
         self.last_streams = {"ntk": ntk_idx, "error": err_idx, "random": rand_idx}
         # A requested step may fall between re-selections (dense2, incremental, ...): the map
@@ -277,7 +311,7 @@ class NintSampler(Sampler):
 
 
 class NintNoNtkSampler(NintSampler):
-    """Ablation: NINT's mix and schedule with the NTK stream replaced by top-error picks.
+    """Ablation: NINT's mix and schedule with the NTK stream replaced by error-stream picks.
 
     Comparing it with `nint` isolates what the NTK scores themselves contribute,
     as opposed to the random/error mixture around them.

@@ -1,16 +1,16 @@
-"""NINT: exact NTK scores, chunking, the three streams and the refresh/decay schedule (SPEC.md 6)."""
+"""NINT: exact NTK scores, chunking, the three streams and the refresh/decay schedule (docs/methods.md, "NINT")."""
 import math
 import os
 
 import pytest
 import torch
-from torch.func import functional_call, jacrev
 
+import samplers.nint as nint_module
 from conftest import run_tiny, tiny_config
 from models import build_model
 from samplers import build_sampler
 from samplers.base import SelectionContext
-from samplers.nint import ntk_scores, ntk_scores_from_targets
+from samplers.nint import ntk_scores, ntk_scores_from_targets, proportional_draw
 from utils.config import load_config
 
 
@@ -20,22 +20,63 @@ def tiny_siren(layers=2, width=16, inp=2, out=3, seed=0):
 
 
 def explicit_scores(model, coords, residual):
-    """||J J^T g||^2 per point with J formed explicitly (float64)."""
-    params = {k: p.detach() for k, p in model.named_parameters()}
-    buffers = dict(model.named_buffers())
-    jac = jacrev(lambda p: functional_call(model, (p, buffers), (coords,)))(params)
-    n, c = residual.shape
-    J = torch.cat([jac[k].reshape(n * c, -1) for k in params], dim=1).double()
+    """||J J^T g||^2 per point, J [N*C, P] built row by row with plain autograd (float64)."""
+    model = model.double()
+    out = model(coords.double()).reshape(-1)
+    params = list(model.parameters())
+    rows = [torch.cat([d.reshape(-1) for d in torch.autograd.grad(out[i], params, retain_graph=True)])
+            for i in range(len(out))]
+    model.float()
+    J = torch.stack(rows)
     w = J @ (J.T @ residual.reshape(-1).double())
-    return w.reshape(n, c).pow(2).sum(dim=1)
+    return w.reshape(residual.shape).pow(2).sum(dim=1)
+
+
+def siren_by_hand(flat, shapes, x, omega=30.0):
+    """A SIREN written from its parameter list: sin(omega (W h + b)) per hidden layer, linear output."""
+    tensors, at = [], 0
+    for shape in shapes:
+        n = math.prod(shape)
+        tensors.append(flat[at:at + n].reshape(shape))
+        at += n
+    h = x
+    for i in range(0, len(tensors) - 2, 2):
+        h = torch.sin(omega * (h @ tensors[i].T + tensors[i + 1]))
+    return h @ tensors[-2].T + tensors[-1]
+
+
+def jacobian_scores(model, coords, residual):
+    """The same reference for a SIREN through torch.autograd.functional.jacobian of siren_by_hand."""
+    params = [p.detach().double() for p in model.parameters()]
+    shapes = [p.shape for p in params]
+    flat = torch.cat([p.reshape(-1) for p in params])
+    J = torch.autograd.functional.jacobian(lambda f: siren_by_hand(f, shapes, coords.double()).reshape(-1), flat)
+    w = J @ (J.T @ residual.reshape(-1).double())
+    return w.reshape(residual.shape).pow(2).sum(dim=1)
+
+
+def test_hand_written_siren_is_the_model():
+    model = tiny_siren()
+    x = torch.rand(20, 2) * 2 - 1
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    assert torch.allclose(siren_by_hand(flat, [p.shape for p in model.parameters()], x), model(x), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def siren_reference():
+    """A tiny SIREN, points, residuals and their scores from the two independent references."""
+    model = tiny_siren()
+    torch.manual_seed(1)
+    x, g = torch.rand(40, 2) * 2 - 1, torch.randn(40, 3)
+    ref = jacobian_scores(model, x, g)
+    assert torch.allclose(explicit_scores(model, x, g), ref, rtol=1e-8)  # the two references agree
+    assert ref.max() > 10 * ref.min()  # scores that differ between points, so that matching them means something
+    return model, x, g, ref
 
 
 @pytest.mark.parametrize("method", ["func", "mlp"])
-def test_scores_match_explicit_jacobian(method):
-    model = tiny_siren()
-    torch.manual_seed(1)
-    x, g = torch.rand(64, 2) * 2 - 1, torch.randn(64, 3)
-    ref = explicit_scores(model, x, g)
+def test_scores_match_explicit_jacobian(siren_reference, method):
+    model, x, g, ref = siren_reference
     got = ntk_scores(model, x, g, method=method).double()
     assert torch.allclose(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
 
@@ -75,13 +116,15 @@ def test_chunked_equals_unchunked(method):
 
 def test_scores_from_targets_reuse_forward():
     model = tiny_siren()
-    x, y = torch.rand(50, 2), torch.rand(50, 3)
+    torch.manual_seed(4)
+    x, y = torch.rand(50, 2) * 2 - 1, torch.rand(50, 3)
     with torch.no_grad():
         pred = model(x)
+    ref = explicit_scores(model, x, pred - y)
     for method in ("func", "mlp"):
         scores, predictions = ntk_scores_from_targets(model, x, y, method=method)
         assert torch.allclose(predictions, pred, atol=1e-6)
-        assert torch.allclose(scores, ntk_scores(model, x, pred - y), rtol=1e-5)
+        assert torch.allclose(scores.double(), ref, rtol=1e-5, atol=1e-5 * ref.max().item())
 
 
 # ---------------------------------------------------------------------------------- sampler
@@ -127,24 +170,22 @@ def test_stream_sizes_and_disjointness(problem):
         st = streams[call - 1]
         idx = torch.cat(list(st.values()))
         assert len(idx) == B and len(set(idx.tolist())) == B  # disjoint, exactly B
-    # Expected counts from the release schedule at a few calls.
-    def counts(p):
-        n_ntk = int(B * p)
-        n_err = int(B * (1 - 0.7 - p))
-        return n_ntk, n_err, B - n_ntk - n_err
-    p1 = 0.3 * math.exp(-1)
-    for call, p in ((1, p1), (9, p1), (10, p1), (19, p1), (20, 0.3 * math.exp(-2)), (50, 0.3 * math.exp(-5))):
+    # (ntk, error, random) by the release's rule, worked out by hand for B = 80:
+    # p = 0.3 e^-1 = 0.1104 (calls 1-19), 0.3 e^-2 = 0.0406 (20-29), 0.3 e^-5 = 0.00202 (50-59),
+    # 0.3 e^-6 = 0.000744 (60-69); ntk = int(80 p), error = int(80 (1 - p - 0.7)), random = the rest.
+    expected = {1: (8, 15, 57), 9: (8, 15, 57), 10: (8, 15, 57), 19: (8, 15, 57), 20: (3, 20, 57),
+                50: (0, 23, 57), 60: (0, 23, 57), 65: (0, 23, 57)}
+    for call, sizes in expected.items():
         st = streams[call - 1]
-        assert (len(st["ntk"]), len(st["error"]), len(st["random"])) == counts(p), call
-    st = streams[64]  # stream off: 70% random + 30% error
-    assert (len(st["ntk"]), len(st["error"]), len(st["random"])) == (0, 24, 56)
+        assert (len(st["ntk"]), len(st["error"]), len(st["random"])) == sizes, call
 
 
 def test_refresh_calls_of_the_release_schedule(problem):
     s = make_sampler()
     run_calls(s, problem, 70)
-    assert s.refresh_calls == [1, 10, 20, 30, 40, 50]
-    assert not s.ntk_active and s.p_ntk == 0.0
+    assert s.refresh_calls == [1, 10, 20, 30, 40, 50]  # 0.3 e^-5 >= 1e-3 > 0.3 e^-6
+    assert s.counts()["ntk_scores"] == 6
+    assert s.p_ntk == pytest.approx(0.3 * math.exp(-7))  # still re-evaluated at call 70
 
 
 def test_cached_top_indices_reused_between_refreshes(problem):
@@ -153,9 +194,9 @@ def test_cached_top_indices_reused_between_refreshes(problem):
     for call in range(2, 10):
         assert torch.equal(streams[call - 1]["ntk"], streams[0]["ntk"])
     model, coords, targets = problem
-    with torch.no_grad():
-        scores = ntk_scores(model, coords, model(coords) - targets)
-    assert set(streams[0]["ntk"].tolist()) == set(scores.topk(len(streams[0]["ntk"])).indices.tolist())
+    with torch.no_grad():  # the torch.func path (tested above against the explicit J J^T g); the sampler uses "mlp"
+        ref = ntk_scores(model, coords, model(coords) - targets, method="func")
+    assert set(streams[0]["ntk"].tolist()) == set(ref.topk(len(streams[0]["ntk"])).indices.tolist())
 
 
 def test_error_stream_is_top_error_among_the_rest(problem):
@@ -172,33 +213,177 @@ def test_xi_one_is_all_random(problem):
     s = make_sampler("nint.xi=1.0")
     for st in run_calls(s, problem, 12):
         assert len(st["ntk"]) == 0 and len(st["error"]) == 0 and len(st["random"]) == 80
-    assert s.refresh_calls == []
+    assert s.refresh_calls == [] and s.counts()["ntk_scores"] == 0
 
 
-def test_p_ntk_zero_is_70_30_random_error(problem):
-    s = make_sampler("nint.lambda=100")  # p_ntk = 0.3 exp(floor(-10)) < 1e-3 at the first call
+def test_p_ntk_below_the_share_from_the_start(problem):
+    s = make_sampler("nint.lambda=100")  # p_ntk = 0.3 exp(floor(-10)) = 1.4e-5 < 1e-3 at the first call
     for st in run_calls(s, problem, 5):
-        assert (len(st["ntk"]), len(st["error"]), len(st["random"])) == (0, 24, 56)
+        assert (len(st["ntk"]), len(st["error"]), len(st["random"])) == (0, 23, 57)  # int(80 (0.3 - 1.4e-5)) = 23
+    assert s.counts()["ntk_scores"] == 0
 
 
 def test_paper_decay(problem):
     s = make_sampler("nint.ntk_decay=paper")
     streams = run_calls(s, problem, 21)
-    # refresh at call 1 (step 0): p = 0.3; at call 10 (step 9): 0.3 exp(-0.9); call 20 (step 19): 0.3 exp(-1.9)
-    assert len(streams[0]["ntk"]) == int(80 * 0.3)
-    assert len(streams[9]["ntk"]) == int(80 * 0.3 * math.exp(-0.9))
-    assert len(streams[19]["ntk"]) == int(80 * 0.3 * math.exp(-1.9))
+    # call 1 (step 0): p = 0.3 -> 24; call 10 (step 9): 0.3 e^-0.9 = 0.122 -> 9; call 20 (step 19): 0.3 e^-1.9 -> 3
+    assert [len(streams[c - 1]["ntk"]) for c in (1, 9, 10, 20)] == [24, 24, 9, 3]
 
 
-def test_proportional_sampling_variant(problem):
-    s = make_sampler("nint.top_k=0")
-    st = run_calls(s, problem, 1)[0]
-    idx = torch.cat(list(st.values()))
-    assert len(set(idx.tolist())) == 80 and len(st["ntk"]) == int(80 * 0.3 * math.exp(-1))
+# -- the tail below the 1e-3 share, at the 512x512 batch B = 52,428 ---------------------------
+# (N = 104,856 with mt_ratio 0.5 gives that B at 40% of the cost of N = 262,144 with 0.2)
+
+class FakeScores:
+    """Stands in for the NTK score: a fresh random ranking at every computation (so that a
+    refresh would show), predictions 0; counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, model, coords, targets, chunk=None, method="auto"):
+        self.calls += 1
+        g = torch.Generator().manual_seed(self.calls)
+        return torch.rand(len(coords), generator=g), torch.zeros_like(targets)
+
+
+def zero_model(x):
+    return torch.zeros(len(x), 3)
+
+
+def run_big(monkeypatch, decay, calls):
+    fake = FakeScores()
+    monkeypatch.setattr(nint_module, "ntk_scores_from_targets", fake)
+    n = 2 * 52428
+    cfg = load_config("image", overrides=["EXP_CONFIGS.strategy_type=nint", "TRAIN_CONFIGS.iterations=5000",
+                                          f"nint.ntk_decay={decay}", "nint.mt_ratio=0.5"])
+    s = build_sampler(cfg, n, torch.Generator().manual_seed(0), signal={"modality": "image"})
+    coords, targets = torch.zeros(n, 2), torch.rand(n, 3, generator=torch.Generator().manual_seed(1))
+    streams = {}
+    for step in range(calls):
+        s.select(SelectionContext(step, 5000, zero_model, coords, targets))
+        streams[step + 1] = {k: v.clone() for k, v in s.last_streams.items()}
+    return s, fake, streams
+
+
+# NTK stream sizes int(52,428 p) by selection call, worked out from each rule by hand:
+# release p = 0.3 e^floor(-c/10): 0.3 e^-5 -> 105, e^-6 -> 38, e^-7 -> 14, e^-8 -> 5, e^-9 -> 1, e^-10 -> 0;
+# paper p = 0.3 e^(-t/10) at step t = c - 1: e^-4.9 -> 117, e^-5.9 -> 43, e^-6.9 -> 15, e^-7.9 -> 5,
+# e^-8.9 -> 2, e^-9.9 -> 0. Error stream int(52,428 (1 - p - 0.7)).
+TAIL = {
+    "release": {50: (105, 15622), 59: (105, 15622), 60: (38, 15689), 69: (38, 15689), 70: (14, 15714),
+                80: (5, 15723), 90: (1, 15726), 99: (1, 15726), 100: (0, 15727), 110: (0, 15728)},
+    "paper": {50: (117, 15611), 60: (43, 15685), 70: (15, 15712), 80: (5, 15722), 90: (2, 15726),
+              100: (0, 15727)},
+}
+
+
+@pytest.mark.parametrize("decay", ["release", "paper"])
+def test_tail_below_the_share_keeps_the_call_50_points(monkeypatch, decay):
+    s, fake, streams = run_big(monkeypatch, decay, 111 if decay == "release" else 101)
+    # Scores computed at calls 1, 10, ..., 50 only: release 0.3 e^-6 < 1e-3 at call 60;
+    # paper 0.3 e^(-t/10) >= 1e-3 only up to t = 10 ln 300 = 57.04, so step 49 yes, step 59 no.
+    assert fake.calls == 6 and s.refresh_calls == [1, 10, 20, 30, 40, 50] and s.counts()["ntk_scores"] == 6
+    for call, (n_ntk, n_err) in TAIL[decay].items():
+        st = streams[call]
+        assert (len(st["ntk"]), len(st["error"]), len(st["random"])) == (n_ntk, n_err, 52428 - n_ntk - n_err), call
+        assert len(torch.cat(list(st.values())).unique()) == 52428
+        # every tail NTK point is one of call 50's, in its order: the ranking is not refreshed
+        assert torch.equal(st["ntk"], streams[50]["ntk"][:n_ntk]), call
+    last_ranking = torch.rand(2 * 52428, generator=torch.Generator().manual_seed(6))  # the 6th computation
+    assert torch.equal(streams[50]["ntk"], last_ranking.topk(TAIL[decay][50][0]).indices)
+
+
+# -- how many NTK scores a whole run computes ---------------------------------------------------
+
+@pytest.mark.parametrize("interval,decay,expected", [
+    ("dense", "release", 6),        # calls 1, 10, ..., 50 of 5000 (0.3 e^-5 >= 1e-3 > 0.3 e^-6)
+    ("dense2", "release", 6),       # 1000 calls, the same six
+    ("incremental", "release", 6),  # 1422 calls
+    ("decremental", "release", 6),  # 2157 calls
+    ("dense", "paper", 6),          # call c at step c - 1: steps 0, 9, ..., 49 <= 57.04
+    ("dense2", "paper", 2),         # call c at step 5 (c - 1): call 10 = step 45 <= 57.04 < 95 = call 20
+])
+def test_ntk_score_count_of_a_default_run(monkeypatch, interval, decay, expected):
+    fake = FakeScores()
+    monkeypatch.setattr(nint_module, "ntk_scores_from_targets", fake)
+    n = 50
+    cfg = load_config("image", overrides=["EXP_CONFIGS.strategy_type=nint", f"nint.sample_interval={interval}",
+                                          f"nint.ntk_decay={decay}"])
+    assert cfg["TRAIN_CONFIGS"]["iterations"] == 5000
+    s = build_sampler(cfg, n, torch.Generator().manual_seed(0), signal={"modality": "image"})
+    coords, targets = torch.zeros(n, 2), torch.rand(n, 3)
+    for step in range(5000):
+        s.select(SelectionContext(step, 5000, zero_model, coords, targets))
+    assert fake.calls == expected and s.counts()["ntk_scores"] == expected
+
+
+def test_summary_counts_ntk_scores(tiny_image, tmp_path):
+    """30 steps, dense: calls 1, 10, 20, 30 (0.3 e^-3 >= 1e-3); the ablation computes none."""
+    for strategy, expected in (("nint", 4), ("nint_no_ntk", 0)):
+        cfg = tiny_config(tiny_image, tmp_path, f"EXP_CONFIGS.strategy_type={strategy}")
+        summary, _ = run_tiny(cfg)
+        assert summary["sampler"]["ntk_scores"] == expected and summary["sampler"]["selections"] == 30
+
+
+# -- top_k: 0 -------------------------------------------------------------------------------
+
+def test_proportional_draw_follows_score_minus_min():
+    """Two draws without replacement from scores 5, 6, 7, 8: weights 0, 1, 2, 3 (total 6);
+    P(i then j) = w_i / 6 * w_j / (6 - w_i), e.g. P(3 then 2) = 3/6 * 2/3 = 1/3."""
+    scores = torch.tensor([5.0, 6.0, 7.0, 8.0])
+    exact = {(1, 2): 1 / 6 * 2 / 5, (1, 3): 1 / 6 * 3 / 5, (2, 1): 2 / 6 * 1 / 4, (2, 3): 2 / 6 * 3 / 4,
+             (3, 1): 3 / 6 * 1 / 3, (3, 2): 3 / 6 * 2 / 3}
+    g = torch.Generator().manual_seed(0)
+    trials = 6000
+    seen = {}
+    for _ in range(trials):
+        pair = tuple(proportional_draw(scores, 2, g).tolist())
+        seen[pair] = seen.get(pair, 0) + 1
+    assert set(seen) <= set(exact)  # the minimum (index 0) is never drawn
+    for pair, p in exact.items():
+        assert abs(seen.get(pair, 0) / trials - p) < 4 * math.sqrt(p * (1 - p) / trials), pair
+
+
+def test_proportional_draw_when_few_points_score_above_the_minimum():
+    g = torch.Generator().manual_seed(0)
+    drawn = proportional_draw(torch.tensor([1.0, 1.0, 1.0, 2.0, 1.0]), 3, g)
+    assert drawn[0] == 3 and len(set(drawn.tolist())) == 3  # the one positive weight first, then uniform
+
+
+def test_top_k_zero_samples_the_ntk_stream_and_draws_errors_at_random(problem, monkeypatch):
+    """Scores: point 0 at the minimum, 199 points 1 above it, 200 points 3 above it. Over 300 runs,
+    the NTK stream (8 of 80 at call 1) never holds point 0, and the +3 group holds about
+    3*200 / (3*200 + 199) = 0.751 of it (raw scores would give 0.54, top-k 1.0)."""
+    model, coords, targets = problem
+    crafted = torch.cat([torch.tensor([10.0]), torch.full((199,), 11.0), torch.full((200,), 13.0)])
+
+    def fake(m, x, y, chunk=None, method="auto"):
+        with torch.no_grad():
+            return crafted.clone(), m(x)
+    monkeypatch.setattr(nint_module, "ntk_scores_from_targets", fake)
+    cfg = load_config("image", overrides=["EXP_CONFIGS.strategy_type=nint", "nint.top_k=0"])
+    with torch.no_grad():
+        errors = (model(coords) - targets).abs().sum(1)
+    drawn, high, overlap = 0, 0, []
+    for seed in range(300):
+        s = build_sampler(cfg, N, torch.Generator().manual_seed(seed), signal={"modality": "image"})
+        s.select(SelectionContext(0, 5000, model, coords, targets))
+        st = s.last_streams
+        assert 0 not in st["ntk"].tolist()
+        drawn += len(st["ntk"])
+        high += int((st["ntk"] >= 200).sum())
+        rest_errors = errors.clone()
+        rest_errors[st["ntk"]] = -float("inf")
+        top = set(rest_errors.topk(len(st["error"])).indices.tolist())
+        overlap.append(len(top & set(st["error"].tolist())) / len(st["error"]))
+    assert drawn == 300 * 8
+    assert abs(high / drawn - 0.751) < 0.03
+    # error stream: 15 of the 392 others at random, so about 15/392 = 4% of them are top-error ones
+    assert sum(overlap) / len(overlap) < 0.15
 
 
 def test_refresh_counts_selection_calls_not_steps(problem):
-    s = make_sampler("nint.sample_interval=dense2")
+    s = make_sampler("nint.sample_interval=dense2", "nint.dense2_period=2")
     for step in range(40):
         s.select(ctx(problem, step))
     assert s.selection_calls == 20 and s.refresh_calls == [1, 10, 20]
@@ -209,15 +394,18 @@ def test_works_with_every_scheduler(problem):
         s = make_sampler(f"nint.batch_size_scheduler={scheduler}", iterations=100)
         for step in (0, 50, 99):
             idx = s.select(SelectionContext(step, 100, *problem)).indices
-            assert len(idx) == s.batch_size(step) and len(set(idx.tolist())) == len(idx)
+            assert len(idx) == len(set(idx.tolist()))
+    s = make_sampler("nint.batch_size_scheduler=step", "nint.reselect_on_resize=1", iterations=100)
+    for step in range(25):
+        idx = s.select(SelectionContext(step, 100, *problem)).indices
+        assert len(idx) == s.batch_size(step) and len(set(idx.tolist())) == len(idx)
 
 
 def test_no_ntk_ablation(problem):
     s = make_sampler(strategy="nint_no_ntk")
     st = run_calls(s, problem, 1)[0]
-    p = 0.3 * math.exp(-1)
-    assert len(st["ntk"]) == 0 and len(st["error"]) == int(80 * p) + int(80 * (0.3 - p))
-    assert s.ntk_order is None
+    assert len(st["ntk"]) == 0 and len(st["error"]) == 8 + 15  # the NTK slot int(80 p) joins the error stream
+    assert s.ntk_order is None and s.counts()["ntk_scores"] == 0
 
 
 def test_selection_maps_written(tiny_image, tmp_path):
@@ -236,3 +424,17 @@ def test_selection_maps_between_reselections(tiny_image, tmp_path):
     _, run_dir = run_tiny(cfg)
     written = sorted(n for n in os.listdir(run_dir) if n.startswith("selection_step"))
     assert written == ["selection_step000000.png", "selection_step000015.png"]  # 11 and 12 share one map
+
+
+@pytest.mark.parametrize("top_k", [1, 0])
+def test_resume_through_the_tail_matches_an_uninterrupted_run(tiny_image, tmp_path, top_k):
+    """Interrupted at step 65 (after the last score refresh, inside the tail): same metrics and counts."""
+    from utils.trainer import Interrupted
+    overrides = ("EXP_CONFIGS.strategy_type=nint", f"nint.top_k={top_k}", "model_config.hidden_features=8")
+    full, _ = run_tiny(tiny_config(tiny_image, tmp_path / "a", *overrides, iterations=90))
+    cfg = tiny_config(tiny_image, tmp_path / "b", *overrides, iterations=90)
+    with pytest.raises(Interrupted):
+        run_tiny(cfg, stop_at=65)
+    resumed, _ = run_tiny(cfg, run_dir=str(tmp_path / "b" / "run"), resume=True)
+    assert resumed["final_psnr"] == full["final_psnr"] and resumed["sampler"] == full["sampler"]
+    assert full["sampler"]["ntk_scores"] == 6 and full["sampler"]["selections"] == 90
