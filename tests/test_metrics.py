@@ -23,11 +23,46 @@ def test_psnr_clamps_prediction():
     assert psnr(np.full((8, 8, 3), 2.0), target) == float("inf")
 
 
+def ssim_by_hand(x, y, data_range=1.0, win=7, k1=0.01, k2=0.03):
+    """SSIM of Wang et al. (2004) written out window by window, with scikit-image's defaults:
+    7x7 uniform windows fully inside the image, sample (ddof 1) variances and covariance,
+    C1 = (0.01 L)^2, C2 = (0.03 L)^2; the mean over windows, then over channels."""
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    per_channel = []
+    for ch in range(x.shape[2]):
+        values = []
+        for i in range(x.shape[0] - win + 1):
+            for j in range(x.shape[1] - win + 1):
+                a = x[i:i + win, j:j + win, ch].ravel()
+                b = y[i:i + win, j:j + win, ch].ravel()
+                ma, mb = a.mean(), b.mean()
+                va, vb = a.var(ddof=1), b.var(ddof=1)
+                cov = ((a - ma) * (b - mb)).sum() / (a.size - 1)
+                values.append((2 * ma * mb + c1) * (2 * cov + c2) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2)))
+        per_channel.append(np.mean(values))
+    return float(np.mean(per_channel))
+
+
 def test_ssim_identical_is_one(rng):
     img = rng.uniform(size=(32, 32, 3))
     assert ssim(img, img) == pytest.approx(1.0)
     assert ssim(img[..., :1], img[..., :1]) == pytest.approx(1.0)
-    assert ssim(np.clip(img + 0.2 * rng.standard_normal(img.shape), 0, 1), img) < 0.9
+
+
+def test_ssim_matches_an_independent_computation(rng):
+    target = rng.uniform(size=(16, 12, 3))
+    noisy = np.clip(target + 0.2 * rng.standard_normal(target.shape), 0, 1)
+    reference = ssim_by_hand(noisy, target)
+    assert 0.05 < reference < 0.95  # a pair that is neither identical nor unrelated
+    assert ssim(noisy, target) == pytest.approx(reference, abs=1e-9)
+    assert ssim(noisy[..., 1:2], target[..., 1:2]) == pytest.approx(ssim_by_hand(noisy[..., 1:2], target[..., 1:2]),
+                                                                      abs=1e-9)
+    # the prediction is clamped to [0, 1] first, as for PSNR
+    assert ssim(noisy * 1.5 - 0.2, target) == pytest.approx(ssim_by_hand(np.clip(noisy * 1.5 - 0.2, 0, 1), target),
+                                                            abs=1e-9)
+    # a structured pair: a ramp against the same ramp shifted by 0.1 (means differ, structure the same)
+    ramp = np.tile(np.linspace(0, 0.8, 10), (10, 1))[..., None]
+    assert ssim(ramp + 0.1, ramp) == pytest.approx(ssim_by_hand(ramp + 0.1, ramp), abs=1e-9)
 
 
 def _read(name):
