@@ -4,7 +4,7 @@ Adding a sampler is one new file in this folder plus one line here.
 """
 from samplers.base import Sampler, SelectionContext, Selection
 from samplers.egra import EgraSampler
-from samplers.evos import EvosNoCfsSampler, EvosSampler
+from samplers.evos import EvosNoCfsSampler, EvosNoCrossoverSampler, EvosSampler
 from samplers.expansive import ExpansiveSampler
 from samplers.int_sampler import IntSampler
 from samplers.nint import NintNoNtkSampler, NintSampler
@@ -20,6 +20,7 @@ SAMPLERS = {
     "nint_no_ntk": NintNoNtkSampler,
     "evos": EvosSampler,
     "evos_no_cfs": EvosNoCfsSampler,
+    "evos_no_crossover": EvosNoCrossoverSampler,
     "expansive": ExpansiveSampler,
     "egra": EgraSampler,
     "soft_mining": SoftMiningSampler,

@@ -1,4 +1,7 @@
-"""EVOS (Zhang et al., EVOlutionary Selector, CVPR 2025), with and without cross-frequency supervision.
+"""EVOS (Zhang et al., EVOlutionary Selector, CVPR 2025) and two reduced variants.
+
+docs/methods.md, section "EVOS", describes the method, the units and every departure
+from the authors' release in full; this docstring is the short version.
 
 Sparse fitness evaluation: on "fitness" steps the model trains on all N points, and
 the squared errors of that very forward pass rank the points. The gap between
@@ -6,34 +9,65 @@ fitness steps falls linearly from `fitness_interval_start` to `fitness_interval_
 steps over training. Fitness steps are ordinary steps of the budget: they count as
 full-batch steps in the iteration count and in the training clock.
 
-Between fitness steps the batch of B points is the top (B - n_mut) points of the
-stale ranking plus n_mut "mutation" points drawn uniformly from the rest,
-n_mut = int(mutation_ratio * r0 * N) with r0 the starting batch ratio (the release's
-rule; 0.5 * r0 by default). The shared sampling interval decides when that pick is
-redrawn; the step after a fitness step always redraws.
+Mutation: between fitness steps the batch of B points is the top (B - n_mut) points
+of the stale ranking plus n_mut points drawn uniformly from the rest,
+n_mut = int(mutation_ratio * r0 * N) with r0 the starting batch ratio (0.5 * r0 by
+default). The shared sampling interval decides when that pick is redrawn; the step
+after a fitness step always redraws.
 
-Crossover with cross-frequency supervision (CFS, `evos` only; `evos_no_cfs` drops it):
-- a second ranking by the squared error of the Laplacian of the grayscale image
-  (0-255 units, 3x3 kernel, see samplers/image_structure.py), times `cfs_weight`;
-  the top sets of the two rankings are merged: points in both first, the rest split
-  between the two in proportion to their mean errors;
-- on the fitness (full-batch) steps of the first `cfs_steps` steps the loss gains
-  cfs_weight times the mean Laplacian squared error over the whole image. Only those
-  steps have every pixel's prediction; an earlier version also added the term on the
-  sparse steps, with stale predictions standing in for the unchosen neighbours, and
-  that made training much worse (26 dB against 34 dB without CFS on the cpu preset).
+Frequency-guided crossover (weight `crossover_weight`; 0 turns it off): on a fitness
+step a second ranking by the squared error of the Laplacian of the grayscale image
+(3x3 4-neighbour kernel, 0-255 units, predictions clamped to the value range first,
+see samplers/image_structure.py) is merged with the L2 ranking: points in the top
+sets of both first, the remaining places split between the two in proportion
+mean(L2) : crossover_weight * mean(Laplacian).
 
-Differences from the release, on purpose: (1) the release tests `epoch % interval == 1`
-with an interval that changes every step, which gives irregular gaps (4 to 158
-steps for 5,000 steps); here each gap is the interval at the last fitness step, as
-the paper describes (70 fitness steps in 5,000 instead of 72). (2) The release adds
-the Laplacian term to every fitness step, also after `cfs_steps`; here it stops at
-`cfs_steps`, as SPEC.md reads. (3) Randomness comes from the run's
-generator (the release reseeds from the OS before each selection).
+Cross-frequency supervision, the Laplacian loss (weight `cfs_loss_weight`; 0 turns it
+off), the release's rule:
+- a fitness step adds the weight times the mean Laplacian squared error over the
+  whole image, at every fitness step of the run (also after `cfs_steps`);
+- a sparse step before `cfs_steps` rebuilds a full image from the last fitness step's
+  (detached) predictions with this step's predictions put in at the chosen pixels,
+  and adds the weight times the Laplacian squared error averaged over the chosen
+  pixels; from step `cfs_steps` on, sparse steps train on the MSE alone.
 
-EVOS without CFS needs no image structure and works on every task. On a task that
-draws fresh points each step (SDF) the stale ranking refers to positions in the
-point array of the fitness step, which is all a point-index ranking can do there.
+Units of the two weights: the release trains on values stretched per image to
+[-1, 1] (r = 2 (u - min u) / (max u - min u) - 1, u = pixel / 255), so its MSE is
+MSE_here * g^2 with g = 2 / ((hi - lo) * (max u - min u)) for this repository's value
+range [lo, hi] (g^2 = 4 for [0, 1] and a full-range image), while its Laplacian error
+is in 0-255 units, as here. The weights are given in the release's units (1e-5 there
+is 1e-5 here) and divided by g^2 before use, so that the Laplacian term stands to our
+MSE in the same ratio as in the release and the crossover splits its places alike.
+
+Why an earlier version of the sparse-step term trained much worse (26 dB against 34 dB on
+the cpu preset): it applied 1e-5 to this repository's [0, 1] MSE unconverted, 5.45 times
+the release's weight for images/01.png at 128x128, and on the sparse steps the Laplacian
+of the stale-neighbour image is already as large as the MSE in the release's units (ratio
+0.6-1.0 late in each fitness interval), so at 5.45x it dominates and pins the chosen pixels
+to values that fit their stale neighbours. Converted, the rule reaches 34.4 dB at 1000
+steps (27.4 dB unconverted; 34.1 dB without the loss). A second effect remains with [0, 1]
+values: the model starts near black, and until the first refresh at step 100 the sparse
+steps pull the chosen pixels toward that black step-0 image (10.8 dB at step 100 against
+23.1 dB without the loss); the release's [-1, 1] values start mid-gray
+(DATASET_CONFIGS.value_range: [-1, 1]: 23.1 against 28.0 dB at step 100, 39.3 against
+37.9 dB at 1000).
+
+The variants (VARIANTS below fixes their weights; the `evos:` section's values of
+those keys are ignored for them):
+- `evos_no_cfs`: the release's `evos_wo_cfs` (the paper's Table 1 row "w/o CFS"): no
+  Laplacian loss, crossover kept. Images only.
+- `evos_no_crossover`: neither Laplacian loss nor crossover (the paper's "crossover
+  component disabled", used on audio and 3D, Tables 6 and 7); any modality. On a task
+  that draws fresh points each step (SDF) the stale ranking refers to positions in the
+  point array of the fitness step, which is all a point-index ranking can do there.
+
+Departures from the release, on purpose: (1) the release tests `epoch % interval == 1`
+with an interval that changes every step, which gives irregular gaps (4 to 158 steps
+for 5,000 steps); here each gap is the interval at the last fitness step, as the paper
+describes (70 fitness steps in 5,000 instead of 72). (2) Randomness comes from the
+run's generator (the release reseeds from the OS before each selection). (3) The
+release ties the crossover weight to the loss weight (1e-5 when the loss weight is 0);
+here they are two keys, whose defaults give the release's values for every variant.
 """
 import torch
 
@@ -46,8 +80,16 @@ DEFAULTS = {
     "fitness_interval_start": 100,  # steps between fitness steps at the start of training (>= 1)
     "fitness_interval_end": 50,     # ... and at the end; linear in between
     "mutation_ratio": 0.5,          # mutation share, as a fraction of the starting batch ratio r0, in [0, 1]
-    "cfs_steps": 1500,              # steps that carry the Laplacian loss term (evos only)
-    "cfs_weight": 1.0e-5,           # weight of the Laplacian term and of the Laplacian ranking (0-255 units)
+    "cfs_steps": 1500,              # sparse steps before this one carry the Laplacian loss (fitness steps always do)
+    "cfs_loss_weight": 1.0e-5,      # weight of the Laplacian loss, the release's units (see above); 0 = none
+    "crossover_weight": 1.0e-5,     # weight of the Laplacian error in the crossover, the release's units; 0 = no crossover
+}
+
+# What each registered variant fixes, whatever the `evos:` section says.
+VARIANTS = {
+    "evos": {},
+    "evos_no_cfs": {"cfs_loss_weight": 0.0},                             # the release's evos_wo_cfs
+    "evos_no_crossover": {"cfs_loss_weight": 0.0, "crossover_weight": 0.0},  # no Laplacian at all
 }
 
 
@@ -67,27 +109,42 @@ def fitness_steps(total_steps: int, start: int, end: int) -> list:
 class EvosSampler(Sampler):
     name = "evos"
     modalities = ("image",)  # the Laplacian needs the image grid
-    use_cfs = True
-    state_keys = ("order",)
+    state_keys = ("order", "fitness_predictions", "fitness_count", "cfs_loss_count")
 
     def __init__(self, cfg, n_points, total_steps, generator, signal=None):
         super().__init__(cfg, n_points, total_steps, generator, signal=signal)
-        p = {**DEFAULTS, **cfg.get("evos", {})}
+        p = {**DEFAULTS, **cfg.get("evos", {}), **VARIANTS[self.name]}
         self.mutation_ratio = float(p["mutation_ratio"])
-        self.cfs_steps = int(p["cfs_steps"]) if self.use_cfs else 0
-        self.cfs_weight = float(p["cfs_weight"])
+        self.cfs_steps = int(p["cfs_steps"])
         self.fitness_at = set(fitness_steps(total_steps, int(p["fitness_interval_start"]),
                                             int(p["fitness_interval_end"])))
         self.order = None                # point indices by rising fitness (the last ones are trained first)
+        self.fitness_predictions = None  # [N, C] detached predictions of the last fitness step (Laplacian loss)
+        self.fitness_count = 0           # fitness (full-batch) steps run
+        self.cfs_loss_count = 0          # steps whose loss carried the Laplacian term
         self._step, self._fitness_now = 0, False
-        if self.use_cfs:
-            self.shape = tuple(self.signal["shape"])
-            self.value_range = tuple(self.signal.get("value_range", (0.0, 1.0)))
-            if self.shape[0] * self.shape[1] != n_points:
-                raise UserError(f"sampler '{self.name}': the image has {self.shape[0]}x{self.shape[1]} pixels "
-                                f"but the task has {n_points} points")
-            image = torch.as_tensor(self.signal["image"], dtype=torch.float32)
-            self.target_laplacian = laplacian_255(image.reshape(n_points, -1), self.shape)  # [H, W], 0-255 units
+        self.loss_weight, self.crossover_weight = 0.0, 0.0
+        if float(p["cfs_loss_weight"]) > 0 or float(p["crossover_weight"]) > 0:
+            self._init_laplacian(float(p["cfs_loss_weight"]), float(p["crossover_weight"]))
+
+    def _init_laplacian(self, loss_weight: float, crossover_weight: float):
+        if self.signal.get("modality") != "image" or "shape" not in self.signal:
+            raise UserError(f"sampler '{self.name}': the Laplacian weights (evos.cfs_loss_weight, "
+                            f"evos.crossover_weight) need an image; use evos_no_crossover")
+        self.shape = tuple(self.signal["shape"])
+        if self.shape[0] * self.shape[1] != self.n_points:
+            raise UserError(f"sampler '{self.name}': the image has {self.shape[0]}x{self.shape[1]} pixels "
+                            f"but the task has {self.n_points} points")
+        self.value_range = tuple(float(v) for v in self.signal.get("value_range", (0.0, 1.0)))
+        image = torch.as_tensor(self.signal["image"], dtype=torch.float32)  # [H, W, C] in [0, 1]
+        self.target_laplacian = laplacian_255(image.reshape(self.n_points, -1), self.shape)  # [H, W], 0-255 units
+        # The release's values are r = g * y + const with g = 2 / ((hi - lo) * (max u - min u)): its MSE is
+        # g^2 times ours, its Laplacian error the same. Dividing the weights by g^2 keeps the release's ratios.
+        lo, hi = self.value_range
+        span = float(image.max() - image.min())
+        self.release_mse_factor = (2.0 / ((hi - lo) * (span if span > 0 else 1.0))) ** 2
+        self.loss_weight = loss_weight / self.release_mse_factor
+        self.crossover_weight = crossover_weight / self.release_mse_factor
 
     def mutation_count(self, batch_size: int) -> int:
         return min(int(self.mutation_ratio * self.start_ratio * self.n_points), batch_size)
@@ -96,6 +153,7 @@ class EvosSampler(Sampler):
         self._step = ctx.step
         self._fitness_now = ctx.step in self.fitness_at or self.order is None
         if self._fitness_now:
+            self.fitness_count += 1
             self._last = None  # the ranking is about to change: redraw at the next step
             return Selection(torch.arange(self.n_points, device=ctx.coords.device))
         return super().next_selection(ctx)
@@ -109,31 +167,47 @@ class EvosSampler(Sampler):
         mutation = rest[torch.randperm(len(rest), generator=self.generator)[:n_mut].to(rest.device)]
         return Selection(torch.cat([top, mutation]).to(ctx.coords.device))
 
+    def counts(self):
+        return {**super().counts(), "fitness_steps": self.fitness_count, "cfs_loss_steps": self.cfs_loss_count}
+
     # -- the loss of this step, and the fitness evaluation that reuses its forward pass ---------
     def training_loss(self, selection, predictions, targets):
         loss, point_losses = super().training_loss(selection, predictions, targets)
         if self._fitness_now:
             self._rank(point_losses.detach(), predictions.detach())
-        if self._fitness_now and self._step < self.cfs_steps:
-            # The Laplacian needs every pixel's prediction, which only a full-batch fitness
-            # step has: on the sparse steps between them the neighbours of a chosen pixel
-            # would be stale predictions, and pulling the chosen pixels toward a Laplacian
-            # made of stale neighbours fights the MSE (seen as a sawtooth in PSNR).
-            loss = loss + self.cfs_weight * self._laplacian_error(predictions).mean()
+        if self.loss_weight > 0:
+            if self._fitness_now:
+                self.fitness_predictions = predictions.detach()
+                loss = loss + self.loss_weight * self._laplacian_error(predictions).mean()
+                self.cfs_loss_count += 1
+            elif self._step < self.cfs_steps:
+                loss = loss + self.loss_weight * self._sparse_laplacian_loss(selection, predictions)
+                self.cfs_loss_count += 1
         return loss, point_losses
 
     def _laplacian_error(self, full_predictions):
-        """Squared Laplacian error per pixel [N], 0-255 units, of predictions for all N pixels."""
-        lap = laplacian_255(full_predictions, self.shape, self.value_range)
+        """Squared Laplacian error per pixel [N], 0-255 units, of predictions for all N pixels.
+
+        The predictions are clamped to the value range first, as the release clamps its
+        decoded image to 0-255 (no gradient reaches a pixel outside the range).
+        """
+        lo, hi = self.value_range
+        lap = laplacian_255(full_predictions.clamp(lo, hi), self.shape, self.value_range)
         return (lap - self.target_laplacian.to(lap.device)).pow(2).reshape(-1)
 
+    def _sparse_laplacian_loss(self, selection, predictions):
+        """Mean Laplacian squared error over the chosen pixels of the last fitness step's
+        image with this step's predictions put in at the chosen pixels."""
+        pseudo = self.fitness_predictions.index_put((selection.indices,), predictions)
+        return self._laplacian_error(pseudo).index_select(0, selection.indices).mean()
+
     def _rank(self, point_losses, predictions):
-        """Fitness evaluation on a full-batch step: the new ranking (and the CFS crossover)."""
+        """Fitness evaluation on a full-batch step: the new ranking (and the crossover)."""
         l2_order = torch.argsort(point_losses, stable=True)
-        if not self.use_cfs:
+        if self.crossover_weight <= 0:
             self.order = l2_order
             return
-        lap_error = self.cfs_weight * self._laplacian_error(predictions)
+        lap_error = self.crossover_weight * self._laplacian_error(predictions)
         n_top = self.batch_size(self._step) - self.mutation_count(self.batch_size(self._step))
         self.order = crossover(l2_order, point_losses, lap_error, n_top)
 
@@ -145,6 +219,8 @@ def crossover(l2_order, l2_error, lap_error, n_top: int) -> torch.Tensor:
     top n_top of both rankings, then the remaining places split between the L2-only
     and the Laplacian-only top points in proportion mean(L2) : mean(Laplacian), each
     taking its highest errors. The other points come first, in rising L2 error.
+    As in the release, a share that rounds to 0 takes its whole list (a slice [-0:]),
+    so when the L2 share is 0 the top set is the L2 top after all.
     """
     n = len(l2_order)
     if n_top <= 0:
@@ -159,13 +235,17 @@ def crossover(l2_order, l2_error, lap_error, n_top: int) -> torch.Tensor:
     l2_mean, lap_mean = float(l2_error.mean()), float(lap_error.mean())
     n_l2 = min(int(remain * l2_mean / (l2_mean + lap_mean)) if l2_mean + lap_mean > 0 else remain, len(l2_only))
     n_lap = remain - n_l2
-    chosen = torch.cat([lap_only[len(lap_only) - n_lap:], l2_only[len(l2_only) - n_l2:], shared])
+    chosen = torch.cat([lap_only[-n_lap:], l2_only[-n_l2:], shared])  # [-0:] is the whole list, as the release
     others = l2_order[~torch.isin(l2_order, chosen)]
     return torch.cat([others, chosen])
 
 
 class EvosNoCfsSampler(EvosSampler):
-    """EVOS without cross-frequency supervision: L2 ranking only, no Laplacian; every modality."""
+    """EVOS without the Laplacian loss, crossover kept (the release's evos_wo_cfs); images only."""
     name = "evos_no_cfs"
+
+
+class EvosNoCrossoverSampler(EvosSampler):
+    """EVOS with neither Laplacian loss nor crossover: L2 ranking and mutation only; every modality."""
+    name = "evos_no_crossover"
     modalities = None
-    use_cfs = False

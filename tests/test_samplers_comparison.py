@@ -1,8 +1,10 @@
-"""The comparison samplers of SPEC.md 5: EVOS (with and without CFS), Expansive Supervision, EGRA, Soft Mining.
+"""The comparison samplers: EVOS (with and without CFS, without crossover), Expansive Supervision, EGRA, Soft Mining.
 
-Tiny sizes throughout (32x32 or 64x64 images, 2x32 SIRENs, at most 30 steps).
+Tiny sizes throughout (32x32 or 64x64 images, 2x32 SIRENs, at most 30 steps; one EVOS count
+test drives the sampler alone for 1,600 steps on a 16x16 image).
 """
 import csv
+import json
 import os
 
 import numpy as np
@@ -26,7 +28,7 @@ from utils.trainer import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = os.path.join(ROOT, "images", "01.png")
-SAMPLERS = ("evos", "evos_no_cfs", "expansive", "egra", "soft_mining")
+SAMPLERS = ("evos", "evos_no_cfs", "evos_no_crossover", "expansive", "egra", "soft_mining")
 CPU = torch.device("cpu")
 
 
@@ -100,7 +102,7 @@ def test_a_fixed_seed_gives_the_same_selections(strategy):
     assert not all(torch.equal(runs[0][1].indices, s.indices) for s in runs[0][2:])
 
 
-@pytest.mark.parametrize("strategy", ("evos", "expansive", "egra", "soft_mining"))
+@pytest.mark.parametrize("strategy", ("evos", "evos_no_cfs", "expansive", "egra", "soft_mining"))
 @pytest.mark.parametrize("modality", ("audio", "sdf"))
 def test_structure_samplers_refuse_other_modalities(strategy, modality):
     cfg = make_cfg(strategy)
@@ -109,8 +111,8 @@ def test_structure_samplers_refuse_other_modalities(strategy, modality):
 
 
 @pytest.mark.parametrize("modality,in_features", (("audio", 1), ("sdf", 3)))
-def test_evos_without_cfs_works_on_every_modality(modality, in_features):
-    cfg = make_cfg("evos_no_cfs", "TRAIN_CONFIGS.iterations=10", "evos.fitness_interval_start=3",
+def test_evos_without_crossover_works_on_every_modality(modality, in_features):
+    cfg = make_cfg("evos_no_crossover", "TRAIN_CONFIGS.iterations=10", "evos.fitness_interval_start=3",
                    "evos.fitness_interval_end=3")
     n = 500
     coords, targets = torch.rand(n, in_features) * 2 - 1, torch.rand(n, 1)
@@ -132,7 +134,7 @@ def test_evos_fitness_gap_falls_linearly_from_100_to_50():
 
 
 def test_evos_picks_the_stale_top_plus_mutation():
-    _, task, model, sampler = setup("evos_no_cfs", "TRAIN_CONFIGS.iterations=100")
+    _, task, model, sampler = setup("evos_no_crossover", "TRAIN_CONFIGS.iterations=100")
     N, B = task.n_points, sampler.batch_size(1)
     n_mut = int(0.5 * 0.2 * N)
     # Fitness step 0: plant errors that rank point i by a known random permutation.
@@ -158,21 +160,173 @@ def test_evos_crossover_merges_the_two_rankings():
     # each side taking its own highest: L2-only 7, Laplacian-only 1
     assert set(order[-4:].tolist()) == {8, 9, 7, 1}
     assert order[-2:].tolist() == [8, 9]  # the shared points are the very top
+    # An L2 share that rounds to 0 (L2 errors tiny beside the Laplacian's): the release slices the
+    # L2-only list with [-0:], i.e. takes all of it, and those points end above the Laplacian-only
+    # ones, so the top 4 is the L2 top {6, 7, 8, 9}.
+    order = crossover(torch.argsort(l2), 1e-6 * l2, lap, n_top=4)
+    assert sorted(order.tolist()) == list(range(10))
+    assert set(order[-4:].tolist()) == {6, 7, 8, 9}
 
 
-def test_evos_laplacian_term_only_in_the_first_cfs_steps():
-    _, task, model, sampler = setup("evos", "TRAIN_CONFIGS.iterations=100", "evos.cfs_steps=10")
-    _, _, _, plain = setup("evos_no_cfs", "TRAIN_CONFIGS.iterations=100")
-    predictions = task.targets + 0.1 * torch.randn(task.targets.shape, generator=torch.Generator().manual_seed(0))
-    extra = []
-    for step in (0, 10):
-        ctx = SelectionContext(step, 100, model, task.coords, task.targets)
-        sampler.order = plain.order = None  # force a fitness step
+def gray_sampler(strategy, image, *overrides, value_range=(0.0, 1.0)):
+    """An EVOS sampler on a hand-made grayscale image [H, W] in [0, 1] (100 steps unless overridden)."""
+    h, w = image.shape
+    cfg = make_cfg(strategy, "TRAIN_CONFIGS.iterations=100", *overrides)
+    signal = {"modality": "image", "shape": (h, w), "image": image[..., None].astype(np.float32),
+              "value_range": value_range}
+    return build_sampler(cfg, h * w, torch.Generator().manual_seed(0), signal=signal)
+
+
+def planted_image(size=8):
+    image = np.random.default_rng(0).uniform(0.2, 0.8, (size, size))
+    image[0, 0], image[-1, -1] = 0.0, 1.0  # full range: the release's min-max stretch is 2u - 1
+    return image
+
+
+def run_step(sampler, step, targets, bump_at=None, bump=0.0):
+    """select + training_loss at `step` with predictions = targets + `bump` at one point.
+
+    Returns (the Laplacian part of the loss: loss - MSE, the selection)."""
+    n = len(targets)
+    ctx = SelectionContext(step, sampler.total_steps, None, torch.zeros(n, 2), targets)
+    selection = sampler.select(ctx)
+    y = targets[selection.indices]
+    predictions = y.clone()
+    if bump_at is not None:
+        predictions[(selection.indices == bump_at).nonzero()[0]] += bump
+    loss, point_losses = sampler.training_loss(selection, predictions, y)
+    return float(loss - point_losses.mean()), selection
+
+
+@pytest.mark.parametrize("value_range,scale", (((0.0, 1.0), 1.0), ((-1.0, 1.0), 2.0)))
+def test_evos_laplacian_loss_follows_the_release_rule_and_units(value_range, scale):
+    # The release (loss = MSE on [-1, 1] min-max values + 1e-5 * Laplacian MSE in 0-255 units):
+    #  - a fitness step adds the term over the whole image, at any step (here also step 60 > cfs_steps = 10);
+    #  - a sparse step before cfs_steps adds it over the chosen pixels of the last fitness image with this
+    #    step's predictions put in; from cfs_steps on a sparse step adds nothing.
+    # A bump d (in [0, 1] image units) at one interior pixel of an otherwise exact image has a Laplacian
+    # error of -4 * 255 d there and 255 d at its 4 neighbours. The release's MSE is (2 / span)^2 times
+    # ours in [0, 1] (span = 1 here: 4x) and equal to ours in [-1, 1]; our weight is 1e-5 / that factor.
+    image = planted_image()
+    lo, hi = value_range
+    targets = torch.from_numpy(image.reshape(-1, 1) * (hi - lo) + lo).float()
+    sampler = gray_sampler("evos", image, "evos.cfs_steps=10", "evos.fitness_interval_start=30",
+                           "evos.fitness_interval_end=30", value_range=value_range)
+    factor = 4.0 / scale ** 2  # the release's MSE over ours
+    d, k = 0.1, 3 * 8 + 4      # bump of 0.1 (image units) at pixel (3, 4)
+    # fitness step 0, whole image: (16 + 4) (255 d)^2 / 64 pixels
+    extra, selection = run_step(sampler, 0, targets, bump_at=k, bump=d * scale)
+    assert len(selection.indices) == 64
+    assert extra == pytest.approx(1e-5 / factor * 20 * (255 * d) ** 2 / 64, rel=1e-4)
+    # sparse step 1 (< cfs_steps): k tops the ranking, so it is chosen, and its exact prediction now
+    # replaces the stale bump: an exact image, no term
+    extra, selection = run_step(sampler, 1, targets)
+    assert k in selection.indices.tolist() and extra == pytest.approx(0.0, abs=1e-9)
+    # sparse step 2: a stale bump at an unchosen pixel q shows at its chosen neighbours, (255 d)^2
+    # each, averaged over the B chosen pixels (q's own error is not averaged in)
+    ctx = SelectionContext(2, 100, None, torch.zeros(64, 2), targets)
+    selection = sampler.select(ctx)
+    chosen = set(selection.indices.tolist())
+    def neighbours(i):
+        r, c = divmod(i, 8)
+        return {a * 8 + b for a, b in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)) if 0 <= a < 8 and 0 <= b < 8}
+    q = next(i for i in range(64) if i not in chosen and neighbours(i) & chosen)
+    stale = targets.clone()
+    stale[q] += d * scale
+    sampler.fitness_predictions = stale  # as if the last fitness step had predicted this
+    y = targets[selection.indices]
+    loss, point_losses = sampler.training_loss(selection, y.clone(), y)
+    expected = len(neighbours(q) & chosen) * (255 * d) ** 2 / len(chosen)
+    assert float(loss - point_losses.mean()) == pytest.approx(1e-5 / factor * expected, rel=1e-4)
+    # fitness step 30 (>= cfs_steps) with exact predictions: the stale image is exact from now on
+    run_step(sampler, 30, targets)
+    # sparse step 31, past cfs_steps: MSE only, even with a bump at a chosen pixel j (the first of the
+    # ranking's top, chosen at every sparse step until the next fitness step)
+    j = int(run_step(sampler, 31, targets)[1].indices[0])
+    assert run_step(sampler, 31, targets, bump_at=j, bump=d * scale)[0] == pytest.approx(0.0, abs=1e-9)
+    # the same bump before cfs_steps: 16 (255 d)^2 at j and (255 d)^2 at each chosen neighbour, over B
+    sampler.cfs_steps = 40
+    extra, selection = run_step(sampler, 32, targets, bump_at=j, bump=d * scale)
+    chosen = set(selection.indices.tolist())
+    expected = (16 + len(neighbours(j) & chosen)) * (255 * d) ** 2 / len(chosen)
+    assert extra == pytest.approx(1e-5 / factor * expected, rel=1e-4)
+    # a fitness step past cfs_steps still carries the term (the release)
+    sampler.cfs_steps = 10
+    extra, _ = run_step(sampler, 60, targets, bump_at=k, bump=d * scale)
+    assert extra == pytest.approx(1e-5 / factor * 20 * (255 * d) ** 2 / 64, rel=1e-4)
+
+
+def test_evos_weights_follow_the_images_min_max_stretch():
+    # An image spanning [0.25, 0.75]: the release stretches it to [-1, 1], 4x the [0, 1] span, so its
+    # MSE is (2 / 0.5)^2 = 16x ours and our Laplacian weight is 1e-5 / 16.
+    image = 0.25 + 0.5 * planted_image()
+    targets = torch.from_numpy(image.reshape(-1, 1)).float()
+    sampler = gray_sampler("evos", image)
+    extra, _ = run_step(sampler, 0, targets, bump_at=28, bump=0.1)
+    assert extra == pytest.approx(1e-5 / 16 * 20 * 25.5 ** 2 / 64, rel=1e-4)
+
+
+def test_evos_variants_weights():
+    image = planted_image()
+    targets = torch.from_numpy(image.reshape(-1, 1)).float()
+    full = gray_sampler("evos", image)
+    no_cfs = gray_sampler("evos_no_cfs", image)
+    no_cross = gray_sampler("evos_no_crossover", image)
+    # the release's evos_wo_cfs: no Laplacian loss, the crossover weight stays 1e-5 (release units)
+    assert (full.loss_weight, full.crossover_weight) == (pytest.approx(1e-5 / 4), pytest.approx(1e-5 / 4))
+    assert (no_cfs.loss_weight, no_cfs.crossover_weight) == (0.0, pytest.approx(1e-5 / 4))
+    assert (no_cross.loss_weight, no_cross.crossover_weight) == (0.0, 0.0)
+    for sampler in (no_cfs, no_cross):
+        assert run_step(sampler, 0, targets, bump_at=28, bump=0.1)[0] == 0.0
+        assert run_step(sampler, 1, targets)[0] == 0.0
+
+
+def test_evos_no_cfs_keeps_the_laplacian_crossover():
+    # Errors whose L2 and Laplacian rankings disagree on a 16x16 image: the L2 error rises along the
+    # flat index, a checkerboard on the left half makes the Laplacian error large there. With the
+    # crossover some Laplacian top points enter the top set; without it the top set is the L2 top.
+    image = planted_image(16)
+    targets = torch.from_numpy(image.reshape(-1, 1)).float()
+    error = torch.linspace(0.0, 0.05, 256).reshape(16, 16)
+    error[:, :8] += 0.04 * (torch.arange(16).view(16, 1) + torch.arange(8).view(1, 8)).remainder(2)
+    tops = {}
+    for strategy in ("evos_no_cfs", "evos_no_crossover"):
+        sampler = gray_sampler(strategy, image)
+        ctx = SelectionContext(0, 100, None, torch.zeros(256, 2), targets)
         selection = sampler.select(ctx)
-        plain.select(ctx)
-        extra.append(float(sampler.training_loss(selection, predictions, task.targets)[0]
-                           - plain.training_loss(selection, predictions, task.targets)[0]))
-    assert extra[0] > 1e-3 and extra[1] == 0.0
+        loss, point_losses = sampler.training_loss(selection, targets + error.reshape(-1, 1), targets)
+        assert float(loss - point_losses.mean()) == 0.0  # no Laplacian loss in either
+        tops[strategy] = set(sampler.order[256 - 26:].tolist())  # B - n_mut = 51 - 25
+    l2_top = set(torch.argsort(error.reshape(-1), stable=True)[256 - 26:].tolist())
+    assert tops["evos_no_crossover"] == l2_top
+    assert tops["evos_no_cfs"] != l2_top and len(tops["evos_no_cfs"]) == 26
+    assert all(i % 16 < 8 for i in tops["evos_no_cfs"] - l2_top)  # taken from the checkerboard half
+
+
+def test_evos_counts_the_release_rule_at_1600_steps():
+    # The release adds the Laplacian loss on every step before 1500 and on every fitness step after.
+    # Our fitness steps at S = 1600 (gap int(100 - 50 s / 1600) after step s, computed by hand):
+    # 0 100 196 289 379 467 552 634 714 791 866 938 1008 1076 1142 1206 1268 1328 1386 1442 1496 1549:
+    # 22 steps, one of them (1549) at or after 1500, so 1500 + 1 = 1501 steps carry the term. (The
+    # release's own test epoch % int(100 - epoch / 32) == 1 also has exactly one, epoch 1509.)
+    # The sampler is driven as the trainer drives it, without the model (predictions near the targets).
+    image = np.random.default_rng(1).uniform(0.0, 1.0, (16, 16))
+    targets = torch.from_numpy(image.reshape(-1, 1)).float()
+    noise = 0.01 * torch.randn(targets.shape, generator=torch.Generator().manual_seed(0))
+    for strategy, cfs in (("evos", 1501), ("evos_no_cfs", 0), ("evos_no_crossover", 0)):
+        sampler = gray_sampler(strategy, image, "TRAIN_CONFIGS.iterations=1600")
+        carried = []
+        for step in range(1600):
+            ctx = SelectionContext(step, 1600, None, torch.zeros(256, 2), targets)
+            selection = sampler.select(ctx)
+            y = targets[selection.indices]
+            loss, point_losses = sampler.training_loss(selection, y + noise[selection.indices], y)
+            if float(loss - point_losses.mean()) > 0:
+                carried.append(step)
+        assert sampler.counts()["fitness_steps"] == 22
+        assert sampler.counts()["cfs_loss_steps"] == cfs == len(carried), strategy
+        if cfs:
+            assert carried == list(range(1500)) + [1549]
 
 
 # -- Expansive Supervision -----------------------------------------------------------------------------
@@ -279,7 +433,8 @@ def test_yaml_sections_mirror_the_sampler_defaults():
 
 
 @pytest.mark.parametrize("override", ("expansive.xi=1.5", "egra.p=-1", "soft_mining.snap_to_pixels=2",
-                                      "evos.fitness_interval_end=0", "evos.mutation_ratio=2"))
+                                      "evos.fitness_interval_end=0", "evos.mutation_ratio=2",
+                                      "evos.cfs_loss_weight=-1", "evos.crossover_weight=-1e-5"))
 def test_bad_sampler_settings_are_one_line_errors(override):
     with pytest.raises(UserError):
         make_cfg("uniform", override)
@@ -298,18 +453,26 @@ def test_thirty_steps_raise_psnr(strategy, tmp_path):
     with open(tmp_path / "run" / "metrics.csv") as f:
         psnr = [float(row["psnr"]) for row in csv.DictReader(f)]
     assert len(psnr) == 6 and psnr[-1] > psnr[0] + 1.0, psnr
+    if strategy.startswith("evos"):  # summary.json's sampler block: fitness steps 0, 10, 20; the Laplacian
+        with open(tmp_path / "run" / "summary.json") as f:  # loss on every step (all before cfs_steps)
+            counts = json.load(f)["sampler"]
+        assert counts["fitness_steps"] == 3
+        assert counts["cfs_loss_steps"] == (30 if strategy == "evos" else 0)
 
 
 @pytest.mark.parametrize("strategy", ("evos", "soft_mining"))
 def test_resume_matches_an_uninterrupted_run(strategy, tmp_path):
-    # the two samplers that carry state between steps (ranking, stale predictions; positions, feedback)
+    # the two samplers that carry state between steps (EVOS: ranking, the last fitness step's predictions
+    # behind the sparse steps' Laplacian loss, counts; Soft Mining: positions, feedback)
     from utils.trainer import Interrupted
     cfg = make_cfg(strategy, "TRAIN_CONFIGS.iterations=16", "TRAIN_CONFIGS.eval_interval=8", "TRAIN_CONFIGS.lr=0.001",
                    "evos.fitness_interval_start=5", "evos.fitness_interval_end=5")
     task = ImageTask(cfg, CPU)
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     os.makedirs(whole), os.makedirs(parts)
-    expected = train(cfg, task, str(whole), CPU, log=lambda *a: None)["final_psnr"]
+    expected = train(cfg, task, str(whole), CPU, log=lambda *a: None)
     with pytest.raises(Interrupted):
         train(cfg, task, str(parts), CPU, stop_at=7, log=lambda *a: None)
-    assert train(cfg, task, str(parts), CPU, resume=True, log=lambda *a: None)["final_psnr"] == expected
+    resumed = train(cfg, task, str(parts), CPU, resume=True, log=lambda *a: None)
+    assert resumed["final_psnr"] == expected["final_psnr"]
+    assert resumed["sampler"] == expected["sampler"]
