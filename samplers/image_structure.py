@@ -1,4 +1,4 @@
-"""Image structure that the edge-aware samplers read from the target image (SPEC.md 5).
+"""Image structure that the edge-aware samplers read from the target image (docs/methods.md, comparison samplers).
 
 Every function takes the task's target image (Task.signal['image'], float [H, W, C]
 in [0, 1]); nothing here reads files. The comparison methods' releases run OpenCV on
@@ -11,13 +11,17 @@ gradient norm where scikit-image uses L2, so scikit-image finds slightly fewer e
 at equal thresholds.
 """
 import numpy as np
-import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 from skimage import feature, filters
 
 # ITU-R BT.601 luma, the weights of OpenCV's RGB2GRAY that the releases used.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+# The luma weights written out in the Soft Mining releases' Sobel map (four digits).
+SOFT_MINING_LUMA_WEIGHTS = (0.2989, 0.5870, 0.1140)
+# 3x3 Sobel kernels, applied as a correlation: d/dcol (left to right) and d/drow (top to bottom).
+SOBEL_COL = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
+SOBEL_ROW = ((-1.0, -2.0, -1.0), (0.0, 0.0, 0.0), (1.0, 2.0, 1.0))
 # The 4-neighbour Laplacian of EVOS's cross-frequency supervision.
 LAPLACIAN_KERNEL = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 
@@ -50,13 +54,54 @@ def otsu_255(gray: np.ndarray) -> float:
 
 
 def dilate_2x2(mask: np.ndarray) -> np.ndarray:
-    """Dilation by a 2x2 square (a pixel is set when it or its upper/left/upper-left neighbour is)."""
-    return ndi.binary_dilation(mask, structure=np.ones((2, 2), dtype=bool))
+    """Dilation by a 2x2 square anchored as OpenCV's (a pixel is set when it or its upper,
+    left or upper-left neighbour is): a single pixel (r, c) grows to (r..r+1, c..c+1).
+
+    (scipy's binary_dilation with a 2x2 structure grows toward the upper left instead,
+    one pixel off from the releases' cv.dilate.)
+    """
+    mask = np.asarray(mask, dtype=bool)
+    out = mask.copy()
+    out[1:, :] |= mask[:-1, :]
+    out[:, 1:] |= mask[:, :-1]
+    out[1:, 1:] |= mask[:-1, :-1]
+    return out
 
 
-def sobel_magnitude(gray: np.ndarray) -> np.ndarray:
-    """Sobel edge magnitude [H, W] of a [0, 1] grayscale image (scikit-image's filters.sobel)."""
-    return filters.sobel(gray)
+def soft_mining_sobel_map(image: np.ndarray, normalise: str = "column") -> np.ndarray:
+    """The Soft Mining releases' edge map [H, W] from which re-drawn points are sampled.
+
+    image: [H, W, C] in [0, 1]. Grayscale with weights 0.2989 / 0.5870 / 0.1140 (a single
+    channel is used as it is); the 3x3 Sobel kernels as a correlation over the image padded
+    with zeros (so the border sees a step down to 0); magnitude sqrt(gx^2 + gy^2); divided
+    by a maximum (+ 1e-7) and clipped to [1e-5, 1].
+
+    normalise: "column" divides every column by its own maximum over the rows, which is
+    what the released code computes (its max is taken over the channel axis and then the
+    row axis only); "image" divides by the single maximum of the whole map.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[-1] >= 3:
+        gray = image[..., :3] @ np.asarray(SOFT_MINING_LUMA_WEIGHTS)
+    else:
+        gray = image.reshape(image.shape[0], image.shape[1])
+    h, w = gray.shape
+    padded = np.pad(gray, 1, mode="constant", constant_values=0.0)
+    gx = np.zeros((h, w))
+    gy = np.zeros((h, w))
+    for i in range(3):
+        for j in range(3):
+            window = padded[i:i + h, j:j + w]
+            gx += SOBEL_COL[i][j] * window
+            gy += SOBEL_ROW[i][j] * window
+    magnitude = np.sqrt(gx ** 2 + gy ** 2)
+    if normalise == "column":
+        peak = magnitude.max(axis=0, keepdims=True)
+    elif normalise == "image":
+        peak = magnitude.max()
+    else:
+        raise ValueError(f"unknown Sobel normalisation {normalise!r}; valid: column, image")
+    return np.clip(magnitude / (peak + 1e-7), 1e-5, 1.0)
 
 
 def laplacian_255(values: torch.Tensor, shape, value_range=(0.0, 1.0)) -> torch.Tensor:

@@ -6,32 +6,35 @@ and moved by Langevin steps toward higher loss:
 
     u <- u + a * g + b * n,   n ~ N(0, 1),   a = 20, b = 0.02
 
-where g is the release's normalised coordinate gradient: the gradient of this step's
-(importance-weighted) batch loss with respect to the point's coordinates in [-1, 1]
-units, divided by c * (c * l), with l the point's squared error and c its importance
-weight. That equals grad log l / (B * c): a step up the log-loss, shrunk with the
-batch size B, as in both public releases.
+where g is the normalised coordinate gradient of the EVOS release's image baseline: the
+gradient of this step's (importance-weighted) batch loss with respect to the point's
+coordinates in [-1, 1] units, divided by c * (c * l) (+ float32 eps), with l the
+point's squared error and c its importance weight; that equals grad log l / (B * c).
+(The NeRF release divides by c * l only and differentiates with respect to pixel
+units; docs/methods.md, Soft Mining, says why we follow EVOS.)
 
 After the move, points that left [0, 1]^2 or sit among the lowest `resample_low_loss`
-share of (weighted) losses are re-drawn from the Sobel edge-magnitude distribution of
-the grayscale target (at pixel positions); the last `uniform_share` of the set is
-re-drawn uniformly in [0, 1]^2 every step, keeping the chain exploring.
+share of (weighted) losses are re-drawn from the releases' Sobel map of the target
+(samplers/image_structure.py: soft_mining_sobel_map, zero padding, each column divided
+by its maximum, floored at 1e-5), at pixel positions; the last `uniform_share` of the
+set is re-drawn uniformly in [0, 1]^2 every step, keeping the chain exploring.
 
 The loss is importance-corrected: c = (1 / L1)^r per point, L1 the mean absolute error
-over channels (floored at float16's eps), r = min(step / warmup, alpha), then c is
-clamped to [correction_min, mean(c) + std(c)], and loss = mean(c * squared error).
+over channels (floored at float16's eps), r = min(t / warmup, alpha) with t = step + 1
+(the release counts steps from 1), then c is clamped to [correction_min, mean(c) + std(c)],
+and loss = mean(c * squared error).
 
-Targets at continuous positions are interpolated bilinearly from the target image;
-`snap_to_pixels: 1` trains at the nearest pixel instead (the EVOS release's mode).
-Points may coincide: this sampler's `indices` (nearest pixels, for maps and logs)
-need not be distinct.
+As in both releases, training uses the nearest pixel of every position (`snap_to_pixels:
+1`): its grid coordinate and its exact value. `snap_to_pixels: 0` trains at the
+continuous positions with bilinear targets instead. Points may coincide: this sampler's
+`indices` (nearest pixels) need not be distinct.
 """
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from samplers.base import Sampler, Selection
-from samplers.image_structure import grayscale, sobel_magnitude
+from samplers.image_structure import soft_mining_sobel_map
 
 # Defaults of the `soft_mining:` config section (config/train_image.yaml mirrors them).
 DEFAULTS = {
@@ -42,7 +45,8 @@ DEFAULTS = {
     "alpha": 0.6,              # final exponent r of the importance correction, >= 0
     "warmup": 1000,            # steps over which r rises linearly from 0 to alpha, >= 1
     "correction_min": 0.2,     # lower clamp of the importance weights, >= 0
-    "snap_to_pixels": 0,       # 1 = train at the nearest pixel (EVOS release); 0 = continuous positions
+    "snap_to_pixels": 1,       # 1 = train at the nearest pixel, exact values (both releases); 0 = bilinear off-grid targets
+    "sobel_normalise": "column",  # Sobel map divided by each column's max (the releases' code); "image" = by the global max
 }
 FLOAT16_EPS = float(torch.finfo(torch.float16).eps)  # the releases' floor on the L1 error
 FLOAT32_EPS = float(torch.finfo(torch.float32).eps)
@@ -52,7 +56,7 @@ class SoftMiningSampler(Sampler):
     name = "soft_mining"
     modalities = ("image",)
     needs_coord_grads = True
-    state_keys = ("positions", "drift", "ranking_loss")
+    state_keys = ("positions", "drift", "ranking_loss", "langevin_steps", "redrawn_sobel", "redrawn_uniform")
 
     def __init__(self, cfg, n_points, total_steps, generator, signal=None):
         super().__init__(cfg, n_points, total_steps, generator, signal=signal)
@@ -63,9 +67,12 @@ class SoftMiningSampler(Sampler):
         self.correction_min = float(p["correction_min"])
         self.snap = bool(p["snap_to_pixels"])
         self.height, self.width = self.signal["shape"]
-        edges = torch.from_numpy(sobel_magnitude(grayscale(self.signal["image"])).reshape(-1)).float()
-        # A flat image has no edges: fall back to uniform re-draws.
-        self.edge_probs = edges / edges.sum() if edges.sum() > 0 else torch.full((n_points,), 1.0 / n_points)
+        # The map is floored at 1e-5, so every pixel can be drawn (a flat image gives uniform draws).
+        edges = torch.from_numpy(soft_mining_sobel_map(self.signal["image"], str(p["sobel_normalise"])).reshape(-1))
+        self.edge_probs = (edges / edges.sum()).float()
+        self.langevin_steps = 0   # Langevin moves made
+        self.redrawn_sobel = 0    # points re-drawn from the Sobel map (out of bounds or low loss), all moves
+        self.redrawn_uniform = 0  # points re-drawn uniformly (the last uniform_share, unless re-drawn from Sobel)
         self.positions = None     # [B, 2] (row, col) in [0, 1]
         self.drift = None         # [B, 2] normalised coordinate gradients from the last step (observe)
         self.ranking_loss = None  # [B] importance-weighted losses from the last step
@@ -95,11 +102,15 @@ class SoftMiningSampler(Sampler):
         if n_uniform > 0:
             u[n - n_uniform:] = torch.rand(n_uniform, 2, generator=self.generator)
         where = torch.nonzero(redraw).reshape(-1)
-        if len(where) > 0:
+        if len(where) > 0:  # the Sobel draws overwrite uniform ones where both apply, as in the releases
             drawn = torch.multinomial(self.edge_probs, len(where), replacement=True, generator=self.generator)
             u[where] = self.pixel_positions(drawn)
         self.positions = u.clamp(0.0, 1.0)
         self.drift = self.ranking_loss = None  # feedback used up
+        self.langevin_steps += 1
+        self.redrawn_sobel += len(where)
+        if n_uniform > 0:  # the uniform draws that a Sobel draw did not overwrite
+            self.redrawn_uniform += n_uniform - int(redraw[n - n_uniform:].sum())
 
     def _resize(self, batch_size):
         """Keep the first B points, or add uniformly drawn pixels (the scheduler changed B)."""
@@ -109,6 +120,12 @@ class SoftMiningSampler(Sampler):
         elif batch_size > n:
             extra = torch.randint(0, self.n_points, (batch_size - n,), generator=self.generator)
             self.positions = torch.cat([self.positions, self.pixel_positions(extra)])
+
+    def counts(self):
+        """Adds the Langevin moves and the points re-drawn (Sobel map / uniform), all moves together."""
+        return {**super().counts(), "langevin_steps": self.langevin_steps,
+                "redrawn_points": self.redrawn_sobel + self.redrawn_uniform,
+                "redrawn_sobel": self.redrawn_sobel, "redrawn_uniform": self.redrawn_uniform}
 
     def next_selection(self, ctx):
         self._step = ctx.step
@@ -138,7 +155,7 @@ class SoftMiningSampler(Sampler):
     def importance_weights(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """c = (1 / L1)^r clamped to [correction_min, mean + std], [B], no gradient."""
         l1 = (predictions.detach() - targets).abs().mean(dim=1).clamp(min=FLOAT16_EPS)
-        r = min(self._step / self.warmup, self.alpha)
+        r = min((self._step + 1) / self.warmup, self.alpha)  # the release's steps count from 1
         c = l1.reciprocal().pow(r)
         spread = float(c.std()) if len(c) > 1 else 0.0
         return c.clamp(min=self.correction_min, max=float(c.mean()) + spread)

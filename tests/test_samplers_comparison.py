@@ -1,4 +1,4 @@
-"""The comparison samplers: EVOS (with and without CFS, without crossover), Expansive Supervision, EGRA, Soft Mining.
+"""The comparison samplers (docs/methods.md): EVOS (with and without CFS, without crossover), Expansive Supervision, EGRA, Soft Mining.
 
 Tiny sizes throughout (32x32 or 64x64 images, 2x32 SIRENs, at most 30 steps; one EVOS count
 test drives the sampler alone for 1,600 steps on a 16x16 image).
@@ -18,8 +18,8 @@ from samplers.egra import DEFAULTS as EGRA_DEFAULTS
 from samplers.evos import DEFAULTS as EVOS_DEFAULTS
 from samplers.evos import crossover, fitness_steps
 from samplers.expansive import DEFAULTS as EXPANSIVE_DEFAULTS
-from samplers.expansive import adjusted_canny
-from samplers.image_structure import canny_edges, grayscale
+from samplers.expansive import adjusted_canny, release_canny, upper_threshold_factor
+from samplers.image_structure import canny_edges, dilate_2x2, grayscale, soft_mining_sobel_map
 from samplers.soft_mining import DEFAULTS as SOFT_MINING_DEFAULTS
 from utils.config import load_config
 from utils.errors import UserError
@@ -78,11 +78,13 @@ def test_batch_follows_the_scheduler_with_distinct_points(strategy):
         if strategy.startswith("evos") and step in fitness:
             assert n == task.n_points  # a fitness step trains on every point
             continue
-        assert n == sampler.batch_size(step), (step, n)
+        if strategy == "expansive":  # the release's fill: int(a N) anchors + int((r - a) N) can be B - 1
+            assert sampler.batch_size(step) - 1 <= n <= sampler.batch_size(step), (step, n)
+        else:
+            assert n == sampler.batch_size(step), (step, n)
         assert int(selection.indices.min()) >= 0 and int(selection.indices.max()) < task.n_points
-        if strategy == "soft_mining":  # continuous positions (they may share a nearest pixel)
-            assert selection.coords.shape == (n, 2) and selection.targets.shape == (n, 3)
-            assert float(selection.coords.abs().max()) <= 1.0
+        if strategy == "soft_mining":  # nearest pixels of continuous positions: they may coincide
+            assert selection.coords is None and selection.targets is None  # snapped: grid points, exact values
         else:
             assert len(torch.unique(selection.indices)) == n, f"repeated points at step {step}"
 
@@ -339,24 +341,105 @@ def test_canny_thresholds_are_in_0_255_units():
 
 @pytest.mark.parametrize("xi", (0.5, 0.7))
 @pytest.mark.parametrize("name", ("01", "02", "03", "12", "14"))
-def test_expansive_edge_area_lands_at_xi_b_over_n(name, xi):
+def test_expansive_bisection_lands_the_edge_area_at_xi_r0(name, xi):
     gray = grayscale(load_image(os.path.join(ROOT, "images", f"{name}.png"), 128))
-    target = xi * 0.2  # xi * B / N with B = 20% of N
+    target = xi * 0.2  # the anchor ratio a = xi * r0 with r0 = 0.2
     area = adjusted_canny(gray, target).mean()
     assert abs(area - target) <= 0.2 * target, area
 
 
-def test_expansive_always_trains_on_every_anchor():
+def test_expansive_release_factor_on_the_upper_threshold():
+    # 1 + 15 (area - target), worked by hand
+    assert upper_threshold_factor(0.3, 0.1) == pytest.approx(4.0)
+    assert upper_threshold_factor(0.05, 0.1) == pytest.approx(0.25)
+    assert upper_threshold_factor(0.0, 0.1) == pytest.approx(-0.5)   # the factor can flip the sign
+    assert upper_threshold_factor(0.1, 0.1) == pytest.approx(1.0)
+
+
+def test_expansive_release_search_moves_only_the_upper_threshold():
+    gray = np.zeros((10, 10))
+    gray[:, 5:] = 0.8
+    calls, areas = [], iter([0.2, 0.11])  # first map 0.2 (target 0.1), then 0.11: inside [0.08, 0.12]
+
+    def fake_canny(g, low, high, sigma):
+        calls.append((low, high))
+        return np.arange(100).reshape(10, 10) < round(next(areas) * 100)
+
+    edges, rounds, reached = release_canny(gray, 0.1, canny=fake_canny)
+    assert rounds == 1 and reached and edges.mean() == pytest.approx(0.11)
+    (low0, high0), (low1, high1) = calls
+    assert low0 == pytest.approx(0.5 * high0) and high0 > 0
+    assert low1 == low0                         # the lower threshold never moves
+    assert high1 == pytest.approx(2.5 * high0)  # 1 + 15 (0.2 - 0.1)
+
+
+def test_expansive_release_search_gives_up_after_100_rounds():
+    calls = []
+
+    def stuck(g, low, high, sigma):  # the area never changes: 0.3 against a target of 0.1
+        calls.append(high)
+        return np.arange(100).reshape(10, 10) < 30
+
+    _, rounds, reached = release_canny(np.linspace(0, 1, 100).reshape(10, 10), 0.1, canny=stuck)
+    assert (rounds, reached, len(calls)) == (100, False, 101)
+    assert calls[1] / calls[0] == pytest.approx(4.0) and calls[-1] / calls[-2] == pytest.approx(4.0)
+
+
+def test_dilate_2x2_grows_down_and_right_as_opencv():
+    mask = np.zeros((5, 5), dtype=bool)
+    mask[2, 2] = mask[4, 4] = True
+    grown = {tuple(p) for p in np.argwhere(dilate_2x2(mask)).tolist()}
+    assert grown == {(2, 2), (2, 3), (3, 2), (3, 3), (4, 4)}  # the corner pixel cannot grow further
+
+
+def test_expansive_anchors_and_fill_follow_the_release_rule():
+    # 64x64, r0 = 0.2, xi = 0.5: a = 0.1, anchors int(0.1 * 4096) = 409 (the dilated edges exceed
+    # the budget), fill int((r - 0.1) * 4096) with r the linear scheduler's ratio 0.2 + 0.8 s / 30
     _, task, model, sampler = setup("expansive", "TRAIN_CONFIGS.iterations=30", "nint.batch_size_scheduler=linear",
                                     size=64)
     anchors = set(sampler.anchors.tolist())
-    assert len(anchors) == int(0.5 * sampler.batch_size(0))  # the dilated edges exceed the budget: trimmed
+    assert len(anchors) == 409
+    expected = {0: (819, 409), 5: (1365, 955), 15: (2457, 2048), 29: (3986, 3577)}  # step: (B, fill)
     fills = []
-    for step in (0, 5, 17, 29):
+    for step, (b, n_fill) in expected.items():
         chosen = one_step(sampler, step, model, task.coords, task.targets).indices.tolist()
-        assert anchors <= set(chosen) and len(chosen) == sampler.batch_size(step)
+        assert anchors <= set(chosen) and len(chosen) == 409 + n_fill and len(set(chosen)) == len(chosen)
+        assert sampler.batch_size(step) == b
         fills.append(set(chosen) - anchors)
     assert fills[0] != fills[1]
+    counts = sampler.counts()
+    assert counts["anchors"] == 409 and counts["selections"] == 4
+    assert counts["fill_points"] == 409 + 955 + 2048 + 3577
+    assert counts["batch_deficit"] == (819 - 818) + (1365 - 1364) + 0 + 0
+
+
+def test_expansive_short_anchors_keep_the_release_fill():
+    # One vertical step edge: far fewer dilated edge pixels than the budget of int(0.1 * 4096) = 409.
+    image = np.zeros((64, 64, 3), dtype=np.float32)
+    image[:, 32:] = 1.0
+    signal = {"modality": "image", "shape": (64, 64), "image": image}
+    sizes = {}
+    for fill in ("release", "batch"):
+        cfg = make_cfg("expansive", f"expansive.fill={fill}", size=64)
+        sampler = build_sampler(cfg, 4096, torch.Generator().manual_seed(0), signal=signal)
+        n_anchors = len(sampler.anchors)
+        assert 0 < n_anchors < 409 and sampler.counts()["band_reached"] == 0
+        ctx = SelectionContext(0, sampler.total_steps, None, torch.zeros(4096, 2), torch.zeros(4096, 3))
+        sizes[fill] = len(sampler.select(ctx).indices)
+        assert sampler.counts()["batch_deficit"] == 819 - sizes[fill]
+    assert sizes == {"release": n_anchors + 409, "batch": 819}
+
+
+def test_expansive_release_search_on_a_shipped_image_misses_the_band_but_not_the_budget():
+    # docs/methods.md, Expansive Supervision: 02.png at 256x256, xi 0.5, r0 0.2. The release's rule
+    # runs its 100 rounds without reaching [0.08, 0.12]; the dilated edges still exceed int(0.1 N).
+    cfg = make_cfg("expansive", f"DATASET_CONFIGS.file_path={os.path.join(ROOT, 'images', '02.png')}", size=256)
+    task = ImageTask(cfg, CPU)
+    sampler = build_sampler(cfg, task.n_points, torch.Generator().manual_seed(0), signal=task.signal)
+    counts = sampler.counts()
+    assert counts["canny_rounds"] == 100 and counts["band_reached"] == 0
+    assert counts["anchors"] == 6553  # int(0.1 * 65536)
+    assert sampler.fill_count(0, sampler.batch_size(0)) == 6553  # int((0.2 - 0.1) * 65536): batch 13106 = B - 1
 
 
 # -- EGRA ----------------------------------------------------------------------------------------------
@@ -394,19 +477,112 @@ def test_soft_mining_points_move_toward_a_high_loss_region():
         return y + 0.5 / torch.sqrt(1.0 + d2 / 0.09)
 
     def near_share(selection):
-        return float(((selection.coords - centre).norm(dim=1) < 0.4).float().mean())
+        return float(((task.coords[selection.indices] - centre).norm(dim=1) < 0.4).float().mean())
 
     shares = [near_share(one_step(sampler, s, model, task.coords, task.targets, predict=planted)) for s in range(8)]
     assert shares[0] < 0.2                  # about the region's share of the square at the start
     assert shares[-1] > 2.5 * shares[0], shares
 
 
+def test_soft_mining_trains_on_the_nearest_pixel_with_its_exact_value():
+    _, task, model, sampler = setup("soft_mining", "TRAIN_CONFIGS.iterations=100")
+    h, w = task.height, task.width
+    grid_rows = torch.linspace(-1, 1, h)
+    off_grid = 0
+    for step in range(5):
+        selection = one_step(sampler, step, model, task.coords, task.targets)
+        assert selection.coords is None and selection.targets is None  # the trainer indexes the grid
+        u = sampler.positions  # continuous (row, col) in [0, 1] after this step's move
+        rows = torch.floor(u[:, 0] * (h - 1) + 0.5).long()  # nearest pixel, by hand
+        cols = torch.floor(u[:, 1] * (w - 1) + 0.5).long()
+        assert torch.equal(selection.indices, rows * w + cols)
+        x = task.coords[selection.indices]
+        assert torch.equal(x[:, 0], grid_rows[rows])  # a pixel centre of the task's grid
+        assert torch.equal(task.targets[selection.indices], task.targets.reshape(h, w, 3)[rows, cols])
+        off_grid += int(((u * (h - 1)) - (u * (h - 1)).round()).abs().gt(1e-4).any(dim=1).sum())
+    assert off_grid > 0  # the positions themselves did leave the grid: snapping did something
+
+
+def test_soft_mining_bilinear_option_trains_off_the_grid():
+    _, task, model, sampler = setup("soft_mining", "soft_mining.snap_to_pixels=0", "TRAIN_CONFIGS.iterations=100")
+    for step in range(3):
+        selection = one_step(sampler, step, model, task.coords, task.targets)
+    assert torch.allclose(selection.coords, 2 * sampler.positions - 1)
+    assert torch.allclose(selection.targets, sampler.interpolate(task.targets, selection.coords))
+
+
+def test_soft_mining_sobel_map_by_hand():
+    # 3x6 gray image: a bright pixel (1.0) at (1, 1) and a dimmer one (0.5) at (1, 4). Zero-padded
+    # Sobel around a single pixel: corners sqrt(2) v, edge midpoints 2 v, centre 0.
+    image = np.zeros((3, 6, 1))
+    image[1, 1], image[1, 4] = 1.0, 0.5
+    s2 = np.sqrt(2.0) / 2.0
+    left = np.array([[s2, 1.0, s2], [1.0, 1e-5, 1.0], [s2, 1.0, s2]])
+    by_column = soft_mining_sobel_map(image)  # every column divided by its own maximum (2 or 1)
+    assert np.allclose(by_column, np.hstack([left, left]), atol=1e-6)
+    by_image = soft_mining_sobel_map(image, "image")  # one maximum: 2
+    right = left / 2.0
+    right[1, 1] = 1e-5
+    assert np.allclose(by_image, np.hstack([left, right]), atol=1e-6)
+
+
+def test_soft_mining_sobel_map_grayscale_weights():
+    # a red pixel and a green one: gray 0.2989 and 0.5870; one maximum, 2 * 0.5870
+    image = np.zeros((3, 6, 3))
+    image[1, 1, 0], image[1, 4, 1] = 1.0, 1.0
+    m = soft_mining_sobel_map(image, "image")
+    assert m[0, 1] == pytest.approx(0.2989 / 0.5870, rel=1e-6) and m[0, 4] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_soft_mining_sobel_map_matches_scipy_zero_padding():
+    import scipy.ndimage as ndi
+    image = np.random.default_rng(0).random((17, 23, 3))
+    gray = image @ np.array([0.2989, 0.5870, 0.1140])
+    magnitude = np.hypot(ndi.sobel(gray, axis=1, mode="constant", cval=0.0),
+                         ndi.sobel(gray, axis=0, mode="constant", cval=0.0))
+    expected = np.clip(magnitude / (magnitude.max(axis=0) + 1e-7), 1e-5, 1.0)
+    assert np.allclose(soft_mining_sobel_map(image), expected, rtol=1e-10, atol=1e-12)
+    flat = soft_mining_sobel_map(np.full((4, 5, 3), 0.3))  # zero padding: the border of a flat image is an edge
+    assert flat[0, 0] == pytest.approx(1.0) and flat[2, 2] == pytest.approx(1e-5)
+
+
+def test_soft_mining_redraws_from_the_sobel_map_of_the_target():
+    _, task, _, sampler = setup("soft_mining")
+    expected = soft_mining_sobel_map(task.image).reshape(-1)
+    assert torch.allclose(sampler.edge_probs.double(), torch.from_numpy(expected / expected.sum()), rtol=1e-5)
+
+
+def test_soft_mining_redraw_counts():
+    # 32x32, B = int(0.2 * 1024) = 204: a move re-draws the int(0.1 B) + 1 = 21 lowest losses from the
+    # Sobel map and the last int(0.1 B) = 20 points uniformly (unless a Sobel draw overwrites them)
+    _, task, _, sampler = setup("soft_mining", "soft_mining.b=0")
+    B = 204
+    sampler.positions = torch.full((B, 2), 0.5)
+    sampler.drift = torch.zeros(B, 2)
+    sampler.ranking_loss = torch.arange(B, dtype=torch.float32)  # lowest at the front: no overlap
+    sampler._langevin_step()
+    assert sampler.counts()["redrawn_sobel"] == 21 and sampler.counts()["redrawn_uniform"] == 20
+    sampler.drift = torch.zeros(B, 2)
+    sampler.drift[100:105, 0] = 1.0  # five points pushed past the border
+    sampler.positions = torch.full((B, 2), 0.5)
+    sampler.ranking_loss = torch.arange(B, 0, -1, dtype=torch.float32)  # lowest 21 = the last 21: covers the tail
+    sampler._langevin_step()
+    assert sampler.counts() == {"selections": 0, "full_forwards": 0, "langevin_steps": 2,
+                                "redrawn_points": 21 + 20 + 26 + 0, "redrawn_sobel": 21 + 26,
+                                "redrawn_uniform": 20 + 0}
+
+
 def test_soft_mining_importance_weights():
     _, _, _, sampler = setup("soft_mining", "TRAIN_CONFIGS.iterations=100")
     l1 = torch.tensor([0.01, 0.1, 0.2, 0.5, 1.0])
     predictions, targets = l1.unsqueeze(1).repeat(1, 3), torch.zeros(5, 3)
-    sampler._step = 0  # r = 0: every weight is 1
-    assert torch.allclose(sampler.importance_weights(predictions, targets), torch.ones(5))
+    sampler._step = 0  # the release's first step is 1: r = 1 / 1000
+    c = l1.reciprocal().pow(0.001)  # 1.00462, 1.00231, 1.00161, 1.00069, 1; mean + std = 1.00363
+    expected = c.clamp(min=0.2, max=float(c.mean() + c.std()))
+    weights = sampler.importance_weights(predictions, targets)
+    assert torch.allclose(weights, expected)
+    assert float(weights[0]) == pytest.approx(1.003625, abs=2e-6)  # clamped at mean + std
+    assert float(weights[1]) == pytest.approx(10 ** 0.001, rel=1e-6) and float(weights[-1]) == 1.0
     sampler._step = 5000  # r = alpha = 0.6, clamped to [0.2, mean + std]
     c = l1.reciprocal().pow(0.6)
     expected = c.clamp(min=0.2, max=float(c.mean() + c.std()))
@@ -414,7 +590,7 @@ def test_soft_mining_importance_weights():
 
 
 def test_soft_mining_targets_are_bilinear_between_pixels():
-    _, task, _, sampler = setup("soft_mining")
+    _, task, _, sampler = setup("soft_mining", "soft_mining.snap_to_pixels=0")
     h, w = task.height, task.width
     img = task.targets.reshape(h, w, 3)
     # halfway between pixel (3, 4) and (3, 5), and at pixel (10, 7) exactly
@@ -433,6 +609,8 @@ def test_yaml_sections_mirror_the_sampler_defaults():
 
 
 @pytest.mark.parametrize("override", ("expansive.xi=1.5", "egra.p=-1", "soft_mining.snap_to_pixels=2",
+                                      "soft_mining.sobel_normalise=max", "expansive.fill=all",
+                                      "expansive.threshold_search=grid",
                                       "evos.fitness_interval_end=0", "evos.mutation_ratio=2",
                                       "evos.cfs_loss_weight=-1", "evos.crossover_weight=-1e-5"))
 def test_bad_sampler_settings_are_one_line_errors(override):
@@ -460,10 +638,11 @@ def test_thirty_steps_raise_psnr(strategy, tmp_path):
         assert counts["cfs_loss_steps"] == (30 if strategy == "evos" else 0)
 
 
-@pytest.mark.parametrize("strategy", ("evos", "soft_mining"))
+@pytest.mark.parametrize("strategy", ("evos", "soft_mining", "expansive"))
 def test_resume_matches_an_uninterrupted_run(strategy, tmp_path):
-    # the two samplers that carry state between steps (EVOS: ranking, the last fitness step's predictions
-    # behind the sparse steps' Laplacian loss, counts; Soft Mining: positions, feedback)
+    # the samplers that carry state between steps (EVOS: ranking, the last fitness step's predictions
+    # behind the sparse steps' Laplacian loss, counts; Soft Mining: positions, feedback, re-draw counts;
+    # Expansive: anchors and fill counts)
     from utils.trainer import Interrupted
     cfg = make_cfg(strategy, "TRAIN_CONFIGS.iterations=16", "TRAIN_CONFIGS.eval_interval=8", "TRAIN_CONFIGS.lr=0.001",
                    "evos.fitness_interval_start=5", "evos.fitness_interval_end=5")
@@ -476,3 +655,21 @@ def test_resume_matches_an_uninterrupted_run(strategy, tmp_path):
     resumed = train(cfg, task, str(parts), CPU, resume=True, log=lambda *a: None)
     assert resumed["final_psnr"] == expected["final_psnr"]
     assert resumed["sampler"] == expected["sampler"]
+
+
+def test_summary_counts_of_soft_mining_and_expansive(tmp_path):
+    # 32x32, B = 204, 12 dense steps: 11 Langevin moves, each re-drawing at least the 21 lowest losses from
+    # the Sobel map and at most the 20 tail points uniformly; Expansive: int(0.1 * 1024) = 102 anchors and
+    # int(0.1 * 1024) = 102 fill points per selection (batch 204 = B)
+    summaries = {}
+    for strategy in ("soft_mining", "expansive"):
+        cfg = make_cfg(strategy, "TRAIN_CONFIGS.iterations=12", "TRAIN_CONFIGS.eval_interval=12")
+        os.makedirs(tmp_path / strategy)
+        summaries[strategy] = train(cfg, ImageTask(cfg, CPU), str(tmp_path / strategy), CPU,
+                                    log=lambda *a: None)["sampler"]
+    soft = summaries["soft_mining"]
+    assert soft["selections"] == 12 and soft["langevin_steps"] == 11
+    assert soft["redrawn_sobel"] >= 11 * 21 and 0 < soft["redrawn_uniform"] <= 11 * 20
+    assert soft["redrawn_points"] == soft["redrawn_sobel"] + soft["redrawn_uniform"]
+    es = summaries["expansive"]
+    assert (es["anchors"], es["fill_points"], es["batch_deficit"]) == (102, 12 * 102, 0)

@@ -55,6 +55,9 @@ CHOICES = {
     "nint.save_selection_maps": lambda: (0, 1),
     "nint.reselect_on_resize": lambda: (0, 1),
     "soft_mining.snap_to_pixels": lambda: (0, 1),
+    "soft_mining.sobel_normalise": lambda: ("column", "image"),
+    "expansive.threshold_search": lambda: ("release", "bisection"),
+    "expansive.fill": lambda: ("release", "batch"),
     "DATASET_CONFIGS.resample": lambda: (0, 1),
     "DATASET_CONFIGS.sign_method": lambda: ("auto", "exact", "normal"),
 }
