@@ -26,10 +26,11 @@ tiny stream from that call's points goes on while int(B p_ntk) > 0 (at 512x512, 
 same calls and with the same rules.
 """
 import math
+import warnings
 
 import numpy as np
 import torch
-from torch.func import functional_call, jvp, vjp
+from torch.func import functional_call, jvp
 
 from samplers.base import Sampler, Selection
 
@@ -54,38 +55,110 @@ def _chunks(n: int, chunk_size, device):
     return [slice(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
 
 
-def _func_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None):
-    """torch.func path for any nn.Module: v = J^T g by VJP, then w = J v by JVP, chunk by chunk.
+def _saved_bytes():
+    """(counter, context): inside the context, every tensor autograd saves for a backward pass
+    adds its size in bytes to counter[0] (shared storage counted again: an upper bound)."""
+    counter = [0]
+
+    def pack(t):
+        counter[0] += t.numel() * t.element_size()
+        return t
+
+    return counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+
+
+def _jvp_pass(model, params, buffers, x, v):
+    """w = J v on the points x by forward mode (torch.func.jvp): recomputes the primal."""
+    _, w = jvp(lambda p: functional_call(model, (p, buffers), (x,)), (params,), (v,))
+    return w
+
+
+def _func_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None, tangent="auto"):
+    """Generic path for any nn.Module: v = J^T g, then w = J v, chunk by chunk, by autograd.
 
     Give `residual` [N, C], or `targets` [N, C] to take g = f(x) - y from the VJP's own
     forward (no separate forward pass). Returns (scores [N], predictions [N, C] or None).
+
+    J v without recomputing the primal ("reverse over reverse"): the VJP's backward runs with
+    `create_graph=True` from a leaf u = g, so it records the linear map u -> J^T u; v is its
+    value, and one backward of that map with cotangent v gives J v (the transpose of the
+    transpose), reusing the forward's saved activations: one forward and two backward passes,
+    where torch.func.jvp needs the forward again (primal and tangent) after the VJP's. For a
+    5x256 SIREN at 128x128 that is about 1.5x a training step instead of 2.1-2.5x
+    (benchmarks/ntk_cost.py). Each chunk's recorded graph is kept for the second pass while
+    their total, measured with saved-tensor hooks, stays within ACTIVATION_CACHE_BYTES (the
+    last chunk's always: it is alive anyway); the other chunks get J v by torch.func.jvp
+    (cheaper than rebuilding their graphs), so memory stays bounded for any N.
+
+    Check: <J v, g> = v.v exactly, so a backward that autograd cannot differentiate through
+    (a custom autograd.Function marked once_differentiable detaches its part of the graph and
+    would silently drop that part of J v) shows up as a mismatch; the scores are then redone
+    by torch.func.jvp, with a warning. `tangent='jvp'` uses torch.func.jvp for every chunk
+    (the plain torch.func route, the reference).
     """
-    params = {k: p.detach() for k, p in model.named_parameters()}
+    if tangent not in ("auto", "jvp"):
+        raise ValueError(f"tangent must be auto or jvp, not {tangent!r}")
+    # The NTK of training: the parameters that are trained (as the release); frozen ones are constants.
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
     buffers = {k: b.detach() for k, b in model.named_buffers()}
+    buffers.update({k: p.detach() for k, p in model.named_parameters() if not p.requires_grad})
     pieces = _chunks(coords.shape[0], chunk_size, coords.device)
-
-    def f(p, x):
-        return functional_call(model, (p, buffers), (x,))
-
-    v = None
+    if not names:  # nothing is trained: the kernel is zero
+        out = functional_call(model, buffers, (coords,)).detach() if targets is not None else None
+        return coords.new_zeros(coords.shape[0]), out
+    budget = ACTIVATION_CACHE_BYTES.get(coords.device.type, 2 << 30)
+    reverse = tangent == "auto"
+    v, gs, kept, kept_bytes = None, [], {}, 0  # kept: chunk -> (u, [J^T u per parameter, with graph])
     predictions = [] if targets is not None else None
-    for sl in pieces:
-        x = coords[sl]
-        out, pullback = vjp(lambda p: f(p, x), params)
-        if targets is not None:
-            predictions.append(out.detach())
-            g = out.detach() - targets[sl]
-        else:
-            g = residual[sl]
-        (vc,) = pullback(g.to(out.dtype))
-        v = vc if v is None else {k: v[k] + vc[k] for k in v}
-
-    scores = []
-    for sl in pieces:
-        x = coords[sl]
-        _, w = jvp(lambda p: f(p, x), (params,), (v,))
-        scores.append(w.pow(2).sum(dim=1))
-    return torch.cat(scores), (torch.cat(predictions) if predictions is not None else None)
+    with torch.enable_grad():
+        leaves = {k: p.detach().requires_grad_(True) for k, p in model.named_parameters() if p.requires_grad}
+        for i, sl in enumerate(pieces):
+            counter, hooks = _saved_bytes()
+            with hooks:
+                out = functional_call(model, (leaves, buffers), (coords[sl],))
+                if targets is not None:
+                    predictions.append(out.detach())
+                    g = out.detach() - targets[sl]
+                else:
+                    g = residual[sl].detach().to(out.dtype)
+                u = g.clone().requires_grad_(reverse)  # a leaf of our own
+                grads = torch.autograd.grad(out, list(leaves.values()), u, create_graph=reverse, allow_unused=True)
+            grads = [torch.zeros_like(leaves[k]) if t is None else t for k, t in zip(names, grads)]
+            vc = [t.detach() for t in grads]
+            v = vc if v is None else [a + b for a, b in zip(v, vc)]
+            gs.append(g)
+            if reverse and (kept_bytes + counter[0] <= budget or i == len(pieces) - 1):
+                kept[i] = (u, grads)
+                kept_bytes += counter[0]
+            del out, grads, u
+        w = [None] * len(pieces)
+        for i in list(kept):
+            u, grads = kept.pop(i)
+            live = [(t, vk) for t, vk in zip(grads, v) if t.requires_grad]
+            try:
+                (wi,) = torch.autograd.grad([t for t, _ in live], u, [vk for _, vk in live],
+                                            allow_unused=True) if live else (None,)
+            except RuntimeError as err:  # a double backward that raises
+                warnings.warn(f"NTK scores: reverse over reverse failed ({str(err).splitlines()[0]}); "
+                              "J v by torch.func.jvp instead", RuntimeWarning)
+                kept.clear()
+                break
+            w[i] = torch.zeros_like(u) if wi is None else wi.detach()
+    params = {k: leaves[k].detach() for k in names}
+    v = dict(zip(names, v))
+    reversed_any = any(wi is not None for wi in w)
+    for i, sl in enumerate(pieces):
+        if w[i] is None:
+            w[i] = _jvp_pass(model, params, buffers, coords[sl], v)
+    if reversed_any:
+        vv = sum(t.double().pow(2).sum() for t in v.values())
+        wg = sum((wi.double() * g.double()).sum() for wi, g in zip(w, gs))
+        if abs(float(wg - vv)) > 1e-3 * float(vv) + 1e-30:
+            warnings.warn("NTK scores: reverse over reverse missed part of J v (a backward that is not "
+                          "differentiable, e.g. once_differentiable); J v by torch.func.jvp instead", RuntimeWarning)
+            w = [_jvp_pass(model, params, buffers, coords[sl], v) for sl in pieces]
+    scores = torch.cat([wi.pow(2).sum(dim=1) for wi in w])
+    return scores, (torch.cat(predictions) if predictions is not None else None)
 
 
 def _mlp_forward(layers, x):
@@ -174,7 +247,8 @@ def ntk_scores(model, coords, residual, chunk_size=None, method="func") -> torch
     coords: [N, in]. residual: g = f(x) - y, [N, C] (the MSE gradient up to a constant factor).
     chunk_size: points per chunk for the VJP and JVP (None = automatic: 16,384 on a CPU,
       262,144 on a GPU); the result does not depend on it beyond float rounding.
-    method: 'func' (default) = torch.func.vjp then torch.func.jvp over functional_call, any model;
+    method: 'func' (default) = the generic autograd path over functional_call, any model (VJP, then J v
+        by reverse over reverse; see _func_vjp_jvp);
       'mlp' = the exact hand-written passes for models with `pointwise_mlp()` (faster);
       'auto' = 'mlp' when available, else 'func'.
     """
