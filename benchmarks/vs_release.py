@@ -12,7 +12,7 @@ TRAIN_CONFIGS.gpu_devices="" and CUDA hidden, so on the CPU. It imports torchvis
 and lpips without needing them for an RGB image with LPIPS logging off (only ToTensor, a base
 class for its audio data set and an LPIPS network it builds but never calls); small stand-ins of
 our own are written to the temporary folder and put first on its PYTHONPATH. It does need
-hydra-core, omegaconf, easydict and einops (pinned in requirements.txt), and wandb is imported
+hydra-core, omegaconf, easydict and einops (pinned in benchmarks/requirements-vs-release.txt), and wandb is imported
 (a stand-in is written when it is missing).
 
 Both train a 5x256 SIREN (the release's NET.num_layers 6 = five sine layers + the linear output)
@@ -337,8 +337,8 @@ def _main(args, release_src):
             write_files(standins, WANDB_STANDIN)
             missing.remove("wandb")
         if missing:
-            raise Failure(f"the release needs {', '.join(missing)} (pure Python): pip install -r requirements.txt "
-                          "(hydra-core, omegaconf, easydict and einops are pinned there)")
+            raise Failure(f"the release needs {', '.join(missing)} (pure Python): pip install -r benchmarks/requirements-vs-release.txt "
+                          "(hydra-core, omegaconf, easydict and einops)")
         image = os.path.join(work, f"image_{args.size}.png")
         make_image(args.image, args.size, image)
 
