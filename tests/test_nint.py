@@ -11,7 +11,7 @@ from models import build_model
 from samplers import build_sampler
 from samplers.base import SelectionContext
 from samplers.nint import ntk_scores, ntk_scores_from_targets
-from utils.config import load_config
+from utils.engine.config import load_config
 
 
 def tiny_siren(layers=2, width=16, inp=2, out=3, seed=0):

@@ -11,7 +11,7 @@ import yaml
 
 import reproduce
 from conftest import run_tiny
-from utils.config import dump_config, load_config
+from utils.engine.config import dump_config, load_config
 from utils.errors import UserError
 from utils.reproduce.execute import changed_setting, execute, plan, prepare
 from utils.reproduce.figures import write_figures

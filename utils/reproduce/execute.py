@@ -24,7 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from utils.config import ROOT
+from utils.engine.config import ROOT
 from utils.errors import UserError
 from utils.reproduce.results import (CHECKPOINT, FAILED, LOG, META, error_line, read_status,
                                      write_json)
@@ -57,7 +57,7 @@ def changed_setting(task: str, run) -> str:
     path = os.path.join(run.folder, "config.yaml")
     if not os.path.isfile(path):
         return None
-    from utils.config import load_config, read_yaml
+    from utils.engine.config import load_config, read_yaml
     try:
         saved, wanted = _flat(read_yaml(path)), _flat(load_config(task, overrides=run.argv))
     except UserError:
@@ -246,7 +246,7 @@ def localise_config(run):
     path = os.path.join(run.folder, "config.yaml")
     if not os.path.isfile(path):
         return
-    from utils.config import dump_config, parse_override, read_yaml
+    from utils.engine.config import dump_config, parse_override, read_yaml
     cfg = read_yaml(path)
     for text in run.argv:
         section, key, value = parse_override(text)

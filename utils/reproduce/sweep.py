@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from utils.config import ROOT, read_yaml
+from utils.engine.config import ROOT, read_yaml
 from utils.errors import UserError
 
 SWEEP_DIR = os.path.join(ROOT, "config", "paper")

@@ -21,9 +21,9 @@ import torch
 from models import build_model, count_parameters
 from samplers import build_sampler
 from samplers.base import SelectionContext, mse_loss
-from utils.config import dump_config
+from utils.engine.config import dump_config
 from utils.errors import UserError
-from utils.run_logger import RunLogger
+from utils.engine.run_logger import RunLogger
 
 
 class TrainingDiverged(Exception):
@@ -160,7 +160,7 @@ def train(cfg: dict, task, run_dir: str, device: torch.device, resume: bool = Fa
 
     wandb_logger = None
     if cfg["WANDB_CONFIGS"]["use_wandb"]:
-        from utils.wandb_logger import WandbLogger
+        from utils.engine.wandb_logger import WandbLogger
         wandb_logger = WandbLogger(cfg, run_dir, os.path.basename(run_dir))
 
     def save_checkpoint(step):

@@ -13,8 +13,8 @@ import torch
 from skimage.transform import resize
 
 from utils.errors import UserError
-from utils.lpips import load_lpips, lpips_distance
-from utils.metrics import psnr, ssim
+from utils.tasks.image.lpips import load_lpips, lpips_distance
+from utils.tasks.image.metrics import psnr, ssim
 from utils.tasks.base import Task, predict
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 LINEAR_WEIGHTS = os.path.join(ROOT, "weights", "lpips", "alex_v0.1_linear.pth")
 SHIPPED_BACKBONE = os.path.join(ROOT, "weights", "lpips", "alexnet_features.pth")
 TORCHVISION_ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"

@@ -14,7 +14,7 @@ import yaml
 
 from utils.errors import UserError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_DIR = os.path.join(ROOT, "config")
 
 # Keys whose value must be one of a fixed set. Callables are evaluated late so the

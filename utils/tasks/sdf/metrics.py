@@ -6,7 +6,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from skimage import measure
 
-from utils.sdf_geometry import UNIT_CUBE
+from utils.tasks.sdf.geometry import UNIT_CUBE
 
 
 def iou(pred_inside: np.ndarray, true_inside: np.ndarray) -> float:
