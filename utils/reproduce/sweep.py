@@ -30,9 +30,9 @@ import yaml
 
 from utils.engine.config import ROOT, read_yaml
 from utils.errors import UserError
+from utils.tasks import TASKS
 
 SWEEP_DIR = os.path.join(ROOT, "config", "paper")
-TASKS = ("image", "audio", "sdf")
 SWEEP_KEYS = ("task", "title", "description", "presets", "runs", "columns", "paper", "figures")
 PRESET_KEYS = ("overrides", "images", "columns", "note")
 RUN_KEYS = ("name", "label", "overrides", "tags")
