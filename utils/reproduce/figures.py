@@ -17,7 +17,8 @@ import shutil
 
 import numpy as np
 
-from utils.reproduce.table import PRETTY, collect
+from utils.reproduce.collect import collect
+from utils.reproduce.columns import PRETTY
 
 NOT_METRICS = ("step", "train_seconds", "batch_size", "loss")
 
