@@ -31,7 +31,8 @@ from samplers.base import SelectionContext  # noqa: E402
 from samplers.nint import ntk_scores_from_targets  # noqa: E402
 from utils.engine.config import load_config  # noqa: E402
 from utils.tasks.image import image_grid, load_image  # noqa: E402
-from utils.engine.trainer import optimization_step, synchronize  # noqa: E402
+from utils.engine.run import synchronize  # noqa: E402
+from utils.engine.trainer import optimization_step  # noqa: E402
 
 
 def peak_memory_gib(device):

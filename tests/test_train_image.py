@@ -223,7 +223,7 @@ def test_super_resolution_eval_grid(tiny_image, tmp_path):
 def test_cuda_request_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
-    from utils.engine.trainer import resolve_device
+    from utils.engine.run import resolve_device
     with pytest.raises(UserError, match="no CUDA"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
