@@ -12,7 +12,7 @@ import re
 
 import yaml
 
-from utils.errors import UserError
+from utils.errors import UserError, require_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_DIR = os.path.join(ROOT, "config")
@@ -180,8 +180,7 @@ def _time_range_check(value):
 
 def read_yaml(path: str) -> dict:
     """Parse a YAML file; syntax errors become a one-line UserError with file and line."""
-    if not os.path.isfile(path):
-        raise UserError(f"config file not found: {path}")
+    require_file(path, "config file")
     try:
         with open(path) as f:
             data = yaml.safe_load(f)

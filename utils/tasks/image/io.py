@@ -6,7 +6,7 @@ import imageio.v3 as iio
 import numpy as np
 from skimage.transform import resize
 
-from utils.errors import UserError
+from utils.errors import UserError, require_file
 
 
 def _cmyk_as_rgb(path: str):
@@ -40,8 +40,7 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
     Accepts PNG/JPEG/TIFF/..., grayscale, RGB, RGBA (alpha dropped) or CMYK (converted),
     8 or 16 bit, or float. `size`: None, an int (square) or (H, W) to resize to (anti-aliased).
     """
-    if not os.path.isfile(path):
-        raise UserError(f"image not found: {path}")
+    require_file(path, "image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
