@@ -12,8 +12,8 @@ import torch
 
 from utils.errors import UserError
 from utils.tasks.image.io import load_image
-from utils.tasks.image.lpips import load_lpips, lpips_distance
-from utils.tasks.image.metrics import psnr, ssim
+from utils.tasks.image.lpips import LPIPS_MIN_SIDE, load_lpips, lpips_distance
+from utils.tasks.image.metrics import SSIM_MIN_SIDE, psnr, ssim
 from utils.tasks.base import Task, predict
 
 
@@ -36,10 +36,10 @@ class ImageTask(Task):
     thresholds = {"psnr": (25, 30, 35), "ssim": (0.8, 0.9), "lpips": (0.2, 0.1)}
     progress_metric = "psnr"
 
-    def __init__(self, cfg: dict, device):
+    def __init__(self, cfg: dict, device, notify=print):
         data, train = cfg["DATASET_CONFIGS"], cfg["TRAIN_CONFIGS"]
         self.path = data["file_path"]
-        self.image = load_image(self.path, data["img_size"])
+        self.image = load_image(self.path, data["img_size"], notify=notify)
         self.height, self.width, self.out_features = self.image.shape
         lo, hi = (float(v) for v in data["value_range"])
         self.value_lo, self.value_hi = lo, hi
@@ -60,11 +60,20 @@ class ImageTask(Task):
             self.eval_image = self.image
         self.eval_coords = image_grid(*self.eval_image.shape[:2]).to(device)
 
+        # Metrics that cannot be computed are recorded as null, and the run says why, once.
+        h, w = self.eval_image.shape[:2]
+        if min(h, w) < SSIM_MIN_SIDE:
+            notify(f"SSIM unavailable, recorded as null: the evaluation image is {h}x{w}; SSIM's "
+                   f"{SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} window needs at least {SSIM_MIN_SIDE} pixels on a side")
         self.lpips_model, self.lpips_reason = None, "disabled (TRAIN_CONFIGS.lpips=0)"
-        if train["lpips"]:
+        if train["lpips"] and min(h, w) < LPIPS_MIN_SIDE:
+            self.lpips_reason = (f"the evaluation image is {h}x{w}; LPIPS's AlexNet needs at least "
+                                 f"{LPIPS_MIN_SIDE} pixels on a side")
+            notify(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
+        elif train["lpips"]:
             self.lpips_model, self.lpips_reason = load_lpips(train["lpips_backbone"], device)
             if self.lpips_model is None:
-                print(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
+                notify(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
 
     def describe(self):
         return f"{os.path.basename(self.path)} {self.height}x{self.width}x{self.out_features}"
