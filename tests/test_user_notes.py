@@ -72,3 +72,23 @@ def test_no_lpips_note_when_lpips_is_off(capsys, tmp_path):
     code = main("image", [f"DATASET_CONFIGS.file_path={_tiny_png(tmp_path, 16)}", f"TRAIN_CONFIGS.out_root={tmp_path}",
                           "TRAIN_CONFIGS.lpips=0", *TINY])
     assert code == 0 and "LPIPS unavailable" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "{}\n"])
+def test_an_empty_config_file_is_said_once(capsys, tmp_path, text):
+    f = tmp_path / "mine.yaml"
+    f.write_text(text)
+    code = main("image", ["--config", str(f), f"DATASET_CONFIGS.file_path={_tiny_png(tmp_path, 8)}",
+                          f"TRAIN_CONFIGS.out_root={tmp_path / 'out'}", "TRAIN_CONFIGS.lpips=0", *TINY])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count(f"note: {f} holds no settings; running with the defaults of config/train_image.yaml "
+                     "and the overrides") == 1, out
+
+
+def test_a_config_file_with_settings_says_nothing(capsys, tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("TRAIN_CONFIGS:\n  iterations: 2\n")
+    code = main("image", ["--config", str(f), f"DATASET_CONFIGS.file_path={_tiny_png(tmp_path, 8)}",
+                          f"TRAIN_CONFIGS.out_root={tmp_path / 'out'}", "TRAIN_CONFIGS.lpips=0", *TINY])
+    assert code == 0 and "holds no settings" not in capsys.readouterr().out
