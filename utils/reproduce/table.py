@@ -95,7 +95,7 @@ def build_markdown(sweep, entries, command: str = None) -> str:
     lines.append(f"- {TIME_ACCOUNTING}")
     if has_paper:
         lines.append("- *paper*: the paper's value (NINT, CVPR 2026; RTX 4090, its own clock) where "
-                     "SPEC.md section 8 lists it; empty otherwise.")
+                     "the paper reports it; empty otherwise.")
     if command:
         lines.append(f"- Command: `{command}`")
     lines.append("")

@@ -1,4 +1,4 @@
-"""Audio fitting (SPEC.md 1): time coordinates -> waveform amplitude.
+"""Audio fitting (the paper's Table 6): time coordinates -> waveform amplitude.
 
 Signal: the excerpt [start_sec, start_sec + num_secs) of one clip, mono, at
 `sample_rate` Hz (the paper: the first 2 s of a LibriSpeech clip at 16 kHz,

@@ -1,4 +1,4 @@
-"""Image metrics (SPEC.md 2). Images are float arrays [H, W, C] with values in [0, 1]."""
+"""Image metrics: PSNR and SSIM (LPIPS: lpips.py). Images are float arrays [H, W, C] with values in [0, 1]."""
 import numpy as np
 from skimage.metrics import structural_similarity
 

@@ -1,4 +1,4 @@
-"""Image fitting (SPEC.md 1): pixel grid coordinates in [-1, 1]^2 -> colour values.
+"""Image fitting (the paper's main task): pixel grid coordinates in [-1, 1]^2 -> colour values.
 
 Coordinates: linspace(-1, 1, H) x linspace(-1, 1, W) indexed (row, col), flattened
 row-major, so point i = r * W + c. Targets: [N, C] with values in the configured

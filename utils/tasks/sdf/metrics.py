@@ -1,4 +1,4 @@
-"""SDF metrics (SPEC.md 2): IoU of occupancy on a grid and Chamfer distance between surfaces.
+"""SDF metrics (paper supplement Table 7): IoU of occupancy on a grid and Chamfer distance between surfaces.
 
 Units: the normalized shape (unit cube [-0.5, 0.5]^3). Inside = negative SDF.
 """

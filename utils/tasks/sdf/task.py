@@ -1,4 +1,4 @@
-"""3D shape fitting (SPEC.md 1-2, paper supplement Table 7 and Fig. 7): xyz -> signed distance.
+"""3D shape fitting (paper supplement Table 7 and Fig. 7): xyz -> signed distance.
 
 The shape (mesh or oriented point cloud) is normalized into the unit cube
 [-0.5, 0.5]^3 (utils/tasks/sdf/io.py; the transform is saved as normalization.json in
@@ -9,7 +9,7 @@ the run folder). Every step trains on a fresh set of `num_samples` points:
 
 with signed-distance targets [N, 1] (negative inside). Computing exact distances
 for 50,000 new points every step would cost ~0.4 s of geometry per step on 2 CPU
-cores (SPEC.md 9), so a large pool of such points and their distances is computed
+cores, so a large pool of such points and their distances is computed
 once, cached on disk (keyed by a hash of the mesh file and the settings), and each
 step draws its points from the pool with the run's generator: each half of the
 batch i.i.d. with replacement from the matching half of the pool. The pool itself
