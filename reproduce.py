@@ -73,8 +73,9 @@ def _command_line(args, table) -> str:
 
 
 def run_table(name: str, args) -> int:
-    from utils.reproduce.execute import execute, plan, train_argv
+    from utils.reproduce.execute import execute
     from utils.reproduce.figures import write_figures
+    from utils.reproduce.run_folder import plan, train_argv
     from utils.reproduce.speedup import speedup_report, format_report, write_report
     from utils.reproduce.sweep import load_sweep
     from utils.reproduce.table import write_table
@@ -115,7 +116,7 @@ def _shown(path: str) -> str:
 
 
 def _status(folder):
-    from utils.reproduce.results import read_status
+    from utils.reproduce.run_folder import read_status
     return read_status(folder)
 
 

@@ -7,7 +7,7 @@
 """
 import sys
 
-from utils.cli import main
+from utils.engine.cli import main
 
 if __name__ == "__main__":
     sys.exit(main("sdf"))

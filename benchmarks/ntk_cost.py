@@ -35,9 +35,10 @@ from models import build_model  # noqa: E402
 from samplers import build_sampler  # noqa: E402
 from samplers.base import SelectionContext  # noqa: E402
 from samplers.nint import _func_vjp_jvp, ntk_scores_from_targets  # noqa: E402
-from utils.config import load_config  # noqa: E402
+from utils.engine.config import load_config  # noqa: E402
 from utils.tasks.image import image_grid, load_image  # noqa: E402
-from utils.trainer import optimization_step, synchronize  # noqa: E402
+from utils.engine.run import synchronize  # noqa: E402
+from utils.engine.trainer import optimization_step  # noqa: E402
 
 
 class UserSiren(torch.nn.Module):

@@ -37,12 +37,23 @@ class Selection:
     indices: LongTensor [B] into the N points. weights: optional per-point loss
     weights [B]. coords/targets: optional points off the grid (samplers that move
     continuous positions, e.g. Soft Mining); when given they are used instead of
-    indexing with `indices`.
+    indexing with `indices`. coord_grads: hand the coordinates out as a leaf that
+    requires grad, so that after the update x.grad holds d(loss)/d(x) for the
+    sampler's `observe` (set by `Sampler.select` from `needs_coord_grads`).
     """
     indices: torch.Tensor
     weights: Optional[torch.Tensor] = None
     coords: Optional[torch.Tensor] = None
     targets: Optional[torch.Tensor] = None
+    coord_grads: bool = False
+
+    def points(self, coords: torch.Tensor, targets: torch.Tensor):
+        """(x [B, in], y [B, C]) to train on, given the step's points coords [N, in], targets [N, C]."""
+        x = self.coords if self.coords is not None else coords[self.indices]
+        y = self.targets if self.targets is not None else targets[self.indices]
+        if self.coord_grads:
+            x = x.detach().requires_grad_(True)
+        return x, y
 
 
 class SelectionContext:
@@ -132,6 +143,7 @@ class Sampler:
         forwards_before = ctx.full_forwards
         selection = self.next_selection(ctx)
         self.full_forwards += ctx.full_forwards - forwards_before
+        selection.coord_grads = self.needs_coord_grads
         return selection
 
     def next_selection(self, ctx: SelectionContext) -> Selection:
@@ -173,7 +185,11 @@ class Sampler:
         return (selection.weights * point_losses).mean(), point_losses
 
     def observe(self, selection: Selection, point_losses: torch.Tensor, coord_grads: Optional[torch.Tensor]):
-        """Feedback after the update for samplers that need it (default: none)."""
+        """Feedback after the update for samplers that need it (default: none).
+
+        point_losses: the chosen points' squared errors [B] (detached); coord_grads:
+        d(loss)/d(x) [B, in] when the sampler `needs_coord_grads`, else None.
+        """
 
     def save_figures(self, run_dir: str):
         """Write sampler-specific figures at the end of a run (default: none)."""

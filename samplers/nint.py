@@ -380,7 +380,7 @@ class NintSampler(Sampler):
 
     def save_figures(self, run_dir):
         if self.recorded_streams and self.signal.get("modality") == "image":
-            from utils.selection_maps import save_selection_maps
+            from samplers.nint_maps import save_selection_maps
             save_selection_maps(self.signal["image"], self.recorded_streams, run_dir)
 
 

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 torch.set_num_threads(2)
 
-from utils.config import load_config  # noqa: E402
+from utils.engine.config import load_config  # noqa: E402
 
 TINY = ["TRAIN_CONFIGS.progress=0", "TRAIN_CONFIGS.lpips=0",
         "model_config.hidden_layers=2", "model_config.hidden_features=32"]
@@ -34,9 +34,9 @@ def tiny_config(image_path, out_root, *overrides, iterations=30):
 
 def run_tiny(cfg, run_dir=None, **kwargs):
     """Train with cfg in a fresh folder under its out_root; returns (summary, run_dir)."""
-    from utils.run_logger import fresh_run_dir
+    from utils.engine.run_logger import fresh_run_dir
     from utils.tasks import build_task
-    from utils.trainer import train
+    from utils.engine.trainer import train
     device = torch.device("cpu")
     task = build_task("image", cfg, device)
     run_dir = run_dir or fresh_run_dir(cfg["TRAIN_CONFIGS"]["out_root"], "run")

@@ -8,11 +8,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from utils.audio_io import load_audio
-from utils.audio_metrics import pesq_wb, si_snr, stoi
-from utils.audio_plots import mel_spectrogram_db
-from utils.cli import main
-from utils.config import ROOT, load_config
+from utils.tasks.audio.io import load_audio
+from utils.tasks.audio.metrics import pesq_wb, si_snr, stoi
+from utils.tasks.audio.plots import mel_spectrogram_db
+from utils.engine.cli import main
+from utils.engine.config import ROOT, load_config
 from utils.errors import UserError
 from utils.tasks.audio import AudioTask
 
@@ -235,7 +235,7 @@ def test_end_to_end_si_snr_rises_and_outputs(tmp_path, capsys):
 
 
 def test_interrupt_and_resume(tmp_path):
-    from utils.trainer import Interrupted, train
+    from utils.engine.trainer import Interrupted, train
     cfg = load_config("audio", None, BASE + TINY + [
         f"DATASET_CONFIGS.file_path={CLIP}", "DATASET_CONFIGS.num_secs=0.3", "TRAIN_CONFIGS.iterations=30",
         "TRAIN_CONFIGS.eval_interval=10"])

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from conftest import ROOT
-from utils.cli import main
-from utils.config import load_config
+from utils.engine.cli import main
+from utils.engine.config import load_config
 from utils.errors import UserError
 
 

@@ -45,7 +45,7 @@ def _exact_float32():
 
 def train_on(device, cfg, tmp_path, name):
     from utils.tasks import build_task
-    from utils.trainer import train
+    from utils.engine.trainer import train
     task = build_task("image", cfg, device)
     run_dir = tmp_path / name
     run_dir.mkdir()
@@ -96,11 +96,11 @@ def test_ntk_scores_on_the_gpu_match_float64_on_the_cpu(kind):
 
 @pytest.mark.skipif(DEVICE != "cuda", reason="the CPU needs no synchronisation")
 def test_the_training_clock_synchronises_the_gpu(tiny_image, tmp_path, monkeypatch):
-    import utils.trainer as trainer
+    import utils.engine.run as run_module
     calls = []
     real = torch.cuda.synchronize
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: (calls.append(1), real(*a, **k)))
     cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.eval_interval=1000",
                       iterations=5)
     train_on(GPU, cfg, tmp_path, "clock")
-    assert trainer.synchronize is not None and len(calls) >= 2 * 5  # before and after every step
+    assert run_module.synchronize is not None and len(calls) >= 2 * 5  # before and after every step

@@ -5,9 +5,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from utils import lpips as lpips_module
-from utils.lpips import load_lpips, lpips_distance
-from utils.metrics import psnr, ssim
+from utils.tasks.image import lpips as lpips_module
+from utils.tasks.image.lpips import load_lpips, lpips_distance
+from utils.tasks.image.metrics import psnr, ssim
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 

@@ -18,10 +18,10 @@ from models.finer import FinerLayer
 from models.pemlp import PositionalEncoding
 from models.wire import Wire
 from samplers import SAMPLERS
-from utils.config import load_config, model_defaults
+from utils.engine.config import load_config, model_defaults
 from utils.errors import UserError
 from utils.tasks import build_task
-from utils.trainer import train
+from utils.engine.trainer import train
 
 NAMES = ("siren", "ffn", "wire", "mlp", "finer", "gauss", "pemlp")
 CPU = torch.device("cpu")
@@ -209,7 +209,7 @@ def test_model_keys_come_from_the_model_yaml():
 
 @pytest.mark.parametrize("override", ["model_config.fourier_std=0", "model_config.num_frequencies=0"])
 def test_bad_model_value_is_a_one_line_error(override, tmp_path, capsys):
-    from utils.cli import main
+    from utils.engine.cli import main
     code = main("image", BASE + ["EXP_CONFIGS.strategy_type=uniform", "model_config.name=ffn",
                                  "DATASET_CONFIGS.img_size=16", f"TRAIN_CONFIGS.out_root={tmp_path}", override])
     err = capsys.readouterr().err.strip()

@@ -11,7 +11,7 @@ from models import build_model
 from samplers import build_sampler
 from samplers.base import SelectionContext
 from samplers.nint import ntk_scores, ntk_scores_from_targets, proportional_draw
-from utils.config import load_config
+from utils.engine.config import load_config
 
 
 def tiny_siren(layers=2, width=16, inp=2, out=3, seed=0):
@@ -429,7 +429,7 @@ def test_selection_maps_between_reselections(tiny_image, tmp_path):
 @pytest.mark.parametrize("top_k", [1, 0])
 def test_resume_through_the_tail_matches_an_uninterrupted_run(tiny_image, tmp_path, top_k):
     """Interrupted at step 65 (after the last score refresh, inside the tail): same metrics and counts."""
-    from utils.trainer import Interrupted
+    from utils.engine.trainer import Interrupted
     overrides = ("EXP_CONFIGS.strategy_type=nint", f"nint.top_k={top_k}", "model_config.hidden_features=8")
     full, _ = run_tiny(tiny_config(tiny_image, tmp_path / "a", *overrides, iterations=90))
     cfg = tiny_config(tiny_image, tmp_path / "b", *overrides, iterations=90)

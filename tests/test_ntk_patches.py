@@ -6,7 +6,7 @@ import torch
 
 from models import build_model
 from samplers.nint import ntk_scores
-from utils.ntk_patches import explicit_ntk, main, patch_indices
+from benchmarks.ntk_patches import explicit_ntk, main, patch_indices
 
 
 def test_patch_indices_clamped_inside():

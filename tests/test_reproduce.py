@@ -11,13 +11,15 @@ import yaml
 
 import reproduce
 from conftest import run_tiny
-from utils.config import dump_config, load_config
+from utils.engine.config import dump_config, load_config
 from utils.errors import UserError
-from utils.reproduce.execute import changed_setting, execute, plan, prepare
+from utils.reproduce.collect import collect
+from utils.reproduce.execute import execute
 from utils.reproduce.figures import write_figures
+from utils.reproduce.run_folder import changed_setting, plan, prepare
 from utils.reproduce.speedup import speedup_report
 from utils.reproduce.sweep import folder_name, load_sweep, override_text
-from utils.reproduce.table import build_markdown, collect, write_table
+from utils.reproduce.table import build_markdown, write_table
 
 TINY_OVERRIDES = {"TRAIN_CONFIGS.iterations": 20, "TRAIN_CONFIGS.eval_interval": 10, "TRAIN_CONFIGS.lpips": 0,
                   "TRAIN_CONFIGS.lr": 1e-3, "model_config.hidden_layers": 2, "model_config.hidden_features": 32}
@@ -214,7 +216,7 @@ def test_finished_run_with_other_settings_is_stale_and_kept_aside(tmp_path, tiny
 
 def test_reconstruction_figure_compares_at_equal_training_time(tmp_path, tiny_image):
     from utils.reproduce.figures import _panel, plot_reconstructions
-    from utils.reproduce.results import read_run
+    from utils.reproduce.run_folder import read_run
     sweep = load_sweep(write_sweep(tmp_path, STRATEGIES, tiny_image), "tiny", results_dir=str(tmp_path))
     slow, fast = sweep.runs
     picture = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)

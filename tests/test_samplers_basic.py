@@ -4,7 +4,7 @@ import torch
 
 from samplers import build_sampler
 from samplers.base import SelectionContext
-from utils.config import load_config
+from utils.engine.config import load_config
 
 
 class Recorder(torch.nn.Module):

@@ -21,10 +21,10 @@ from samplers.expansive import DEFAULTS as EXPANSIVE_DEFAULTS
 from samplers.expansive import adjusted_canny, release_canny, upper_threshold_factor
 from samplers.image_structure import canny_edges, dilate_2x2, grayscale, soft_mining_sobel_map
 from samplers.soft_mining import DEFAULTS as SOFT_MINING_DEFAULTS
-from utils.config import load_config
+from utils.engine.config import load_config
 from utils.errors import UserError
 from utils.tasks.image import ImageTask, load_image
-from utils.trainer import train
+from utils.engine.trainer import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = os.path.join(ROOT, "images", "01.png")
@@ -643,7 +643,7 @@ def test_resume_matches_an_uninterrupted_run(strategy, tmp_path):
     # the samplers that carry state between steps (EVOS: ranking, the last fitness step's predictions
     # behind the sparse steps' Laplacian loss, counts; Soft Mining: positions, feedback, re-draw counts;
     # Expansive: anchors and fill counts)
-    from utils.trainer import Interrupted
+    from utils.engine.trainer import Interrupted
     cfg = make_cfg(strategy, "TRAIN_CONFIGS.iterations=16", "TRAIN_CONFIGS.eval_interval=8", "TRAIN_CONFIGS.lr=0.001",
                    "evos.fitness_interval_start=5", "evos.fitness_interval_end=5")
     task = ImageTask(cfg, CPU)

@@ -15,13 +15,13 @@ from torch import nn
 
 from samplers import build_sampler
 from samplers.base import SelectionContext
-from utils.cli import main
-from utils.config import load_config
+from utils.engine.cli import main
+from utils.engine.config import load_config
 from utils.errors import UserError
-from utils.sdf_geometry import near_surface_points, sample_triangles
-from utils.sdf_metrics import chamfer_distance, iou, surface_from_grid
+from utils.tasks.sdf.geometry import near_surface_points, sample_triangles
+from utils.tasks.sdf.metrics import chamfer_distance, iou, surface_from_grid
 from utils.tasks.sdf import SdfTask
-from utils.trainer import Interrupted, train
+from utils.engine.trainer import Interrupted, train
 
 CPU = torch.device("cpu")
 

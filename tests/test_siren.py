@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models import build_model, count_parameters
-from utils.config import load_config
+from utils.engine.config import load_config
 from utils.errors import UserError
 
 

@@ -12,7 +12,7 @@ from conftest import run_tiny, tiny_config
 from models import build_model
 from utils.errors import UserError
 from utils.tasks.image import image_grid, load_image
-from utils.trainer import Interrupted, TrainingDiverged
+from utils.engine.trainer import Interrupted, TrainingDiverged
 
 
 def read_metrics(run_dir):
@@ -124,7 +124,7 @@ def test_nan_loss_stops_and_keeps_checkpoint(tiny_image, tmp_path):
 
 
 def test_run_folder_never_overwritten(tiny_image, tmp_path):
-    from utils.run_logger import fresh_run_dir
+    from utils.engine.run_logger import fresh_run_dir
     a = fresh_run_dir(str(tmp_path), "x")
     open(os.path.join(a, "f"), "w").close()
     b = fresh_run_dir(str(tmp_path), "x")
@@ -223,7 +223,7 @@ def test_super_resolution_eval_grid(tiny_image, tmp_path):
 def test_cuda_request_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
-    from utils.trainer import resolve_device
+    from utils.engine.run import resolve_device
     with pytest.raises(UserError, match="no CUDA"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
@@ -236,7 +236,7 @@ def _cli_args(tiny_image, tmp_path, *extra):
 
 
 def test_cli_resume_of_an_interrupted_run(tiny_image, tmp_path, capsys):
-    from utils.cli import main
+    from utils.engine.cli import main
     cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform")
     with pytest.raises(Interrupted):
         run_tiny(cfg, stop_at=12)
@@ -248,7 +248,7 @@ def test_cli_resume_of_an_interrupted_run(tiny_image, tmp_path, capsys):
 
 
 def test_cli_nan_loss_exit_code_and_one_line(tiny_image, tmp_path, capsys):
-    from utils.cli import main
+    from utils.engine.cli import main
     code = main("image", _cli_args(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.lr=1e30",
                                    "model_config.hidden_features=64", "TRAIN_CONFIGS.iterations=200"))
     err = capsys.readouterr().err.strip().splitlines()
@@ -262,7 +262,7 @@ def test_cli_nan_loss_exit_code_and_one_line(tiny_image, tmp_path, capsys):
 
 def test_wandb_logs_ground_truth_once(tiny_image, tmp_path, monkeypatch):
     pytest.importorskip("wandb")
-    from utils import wandb_logger
+    from utils.engine import wandb_logger
     logged = []
     monkeypatch.setattr(wandb_logger.WandbLogger, "log_media",
                         lambda self, step, media: (logged.append((step, sorted(media))), setattr(self, "media_logged", True)))

@@ -13,7 +13,7 @@ def test_default_path_never_imports_wandb(tiny_image, tmp_path):
     code = ("import sys; sys.argv=['train_image.py','DATASET_CONFIGS.file_path=%s','TRAIN_CONFIGS.out_root=%s',"
             "'TRAIN_CONFIGS.iterations=2','TRAIN_CONFIGS.lpips=0','TRAIN_CONFIGS.progress=0',"
             "'model_config.hidden_layers=1','model_config.hidden_features=8','EXP_CONFIGS.strategy_type=uniform'];"
-            "from utils.cli import main; assert main('image', sys.argv[1:]) == 0;"
+            "from utils.engine.cli import main; assert main('image', sys.argv[1:]) == 0;"
             "assert 'wandb' not in sys.modules, 'wandb was imported'" % (tiny_image, tmp_path))
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -41,9 +41,9 @@ def site_of(stack):
 
 
 def census(strategy, args, work):
-    from utils.config import load_config
+    from utils.engine.config import load_config
     from utils.tasks import build_task
-    from utils.trainer import train
+    from utils.engine.trainer import train
     cfg = load_config("image", overrides=[
         f"DATASET_CONFIGS.file_path={args.image}", f"DATASET_CONFIGS.img_size={args.size}",
         f"EXP_CONFIGS.strategy_type={strategy}", f"TRAIN_CONFIGS.iterations={args.steps}",

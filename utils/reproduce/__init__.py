@@ -1,9 +1,19 @@
 """reproduce.py's machinery: a sweep (config/paper/<table>.yaml) -> runs -> table + figures.
 
-    sweep.py    load a sweep file, pick a preset, expand runs x images, name run folders
-    execute.py  run each run once (local subprocesses, --jobs N) or on a Ray cluster
-    results.py  read one run folder (summary.json, metrics.csv, failure record)
-    table.py    the column spec and the Markdown/CSV table beside the paper's numbers
-    figures.py  metric curves, reconstruction grid, network-size plot, selection maps
-    speedup.py  the speed-up benchmark (item 6 of the reproduction issue)
+    columns.py       a table column's spec (checked when a sweep is read) and its value in a run
+    sweep.py         read a sweep file, pick a preset, expand runs x images, name run folders
+    run_folder.py    one run folder: its results, its state (finished / interrupted / stale)
+                     and plan, readied before and recorded after a run
+    local.py         run locally: one subprocess per run, --jobs N at a time
+    ray_backend.py   run on a Ray cluster: one task per run
+    execute.py       plan every run of a sweep and hand the unfinished ones to a backend
+    collect.py       a sweep's results gathered for the reports
+    table.py         the Markdown/CSV table beside the paper's numbers
+    figures.py       metric curves, reconstruction grid, network-size plot, selection maps
+    speedup.py       the speed-up benchmark's report
+
+Imports go one way: a module imports only modules listed above it. columns and
+run_folder import none of the others; execute imports the two backends, which know
+nothing of each other; the reports (table, figures, speedup) read collect and columns
+and never each other or the backends.
 """

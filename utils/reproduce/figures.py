@@ -17,7 +17,8 @@ import shutil
 
 import numpy as np
 
-from utils.reproduce.table import PRETTY, collect
+from utils.reproduce.collect import collect
+from utils.reproduce.columns import PRETTY
 
 NOT_METRICS = ("step", "train_seconds", "batch_size", "loss")
 
@@ -84,7 +85,7 @@ def plot_curves(sweep, entries, path: str) -> str:
 
 def _ground_truth(folder: str):
     """The image a run was evaluated against, read the way the image task reads it."""
-    from utils.config import read_yaml
+    from utils.engine.config import read_yaml
     from utils.tasks.image import load_image
     data = read_yaml(os.path.join(folder, "config.yaml"))["DATASET_CONFIGS"]
     if data.get("eval_file_path") or data.get("eval_size"):
@@ -158,7 +159,7 @@ def plot_reconstructions(sweep, entries, path: str) -> str:
     Each title's PSNR is of the saved 8-bit picture, so it can differ from the table's in the
     second decimal."""
     import imageio.v3 as iio
-    from utils.metrics import psnr
+    from utils.tasks.image.metrics import psnr
     first_signal_runs = [(e["label"], *e["results"][0]) for e in entries]
     at_seconds = _snapshot_time(sweep, [run for _, run, _ in first_signal_runs])
     panels = []

@@ -8,7 +8,7 @@ other strategy's; NINT's iterations to 30 dB at most 0.8x Standard's. Runs named
 """
 import os
 
-from utils.reproduce.table import TIME_ACCOUNTING, collect
+from utils.reproduce.collect import TIME_ACCOUNTING, collect
 
 TARGET_TIME_RATIO, TARGET_ITERS_RATIO = 0.45, 0.8
 

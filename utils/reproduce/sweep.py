@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from utils.config import ROOT, read_yaml
+from utils.engine.config import ROOT, read_yaml
 from utils.errors import UserError
+from utils.reproduce.columns import resolve_columns
+from utils.tasks import TASKS
 
 SWEEP_DIR = os.path.join(ROOT, "config", "paper")
-TASKS = ("image", "audio", "sdf")
 SWEEP_KEYS = ("task", "title", "description", "presets", "runs", "columns", "paper", "figures")
 PRESET_KEYS = ("overrides", "images", "columns", "note")
 RUN_KEYS = ("name", "label", "overrides", "tags")
@@ -248,7 +249,6 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     _check_keys(preset_spec, PRESET_KEYS, f"{where}, preset '{preset}'")
     preset_overrides = _check_overrides(preset_spec.get("overrides"), f"{where}, preset '{preset}'")
 
-    from utils.reproduce.table import resolve_columns
     columns = resolve_columns(data.get("columns"), preset_spec.get("columns"), where)
     figures = data.get("figures") or []
     unknown = [f for f in figures if f not in FIGURES]

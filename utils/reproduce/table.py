@@ -1,129 +1,13 @@
-"""Columns of a reproduction table, and the table itself (Markdown + CSV) beside the paper's numbers.
+"""The table of a sweep beside the paper's numbers: results/<stem>.md and .csv.
 
-A column is one number read from a run folder. The kinds (one per column):
-
-    {metric: psnr, at_step: 1000}      the metric at that evaluation step (metrics.csv;
-                                       the last evaluation at or before it)
-    {metric: si_snr, at_seconds: 3}    the metric at the last evaluation within that many
-                                       training seconds (the final one if training ended sooner)
-    {best: psnr}, {final: psnr}        summary.json's best_* / final_*
-    {time_to: psnr_30}                 training seconds to reach the threshold (summary.json)
-    {iters_to: psnr_30}                iterations to reach it
-    {summary: parameters}              any number in summary.json
-
-Optional keys: id (what `paper:` and preset adjustments refer to; a default is made
-from the spec), header, fmt (Python format spec, e.g. '.2f').
+Its columns are specified in columns.py; its numbers come from collect.py.
 """
 import csv
-import math
 import os
 
-from utils.errors import UserError
-from utils.reproduce.execute import changed_setting
-from utils.reproduce.results import RunResult, read_run
+from utils.reproduce.collect import TIME_ACCOUNTING, collect
+from utils.reproduce.columns import column_kind, column_value
 from utils.reproduce.sweep import describe_preset
-
-KINDS = ("metric", "best", "final", "time_to", "iters_to", "summary")
-COLUMN_KEYS = KINDS + ("at_step", "at_seconds", "id", "header", "fmt")
-PRETTY = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "si_snr": "SI-SNR", "stoi": "STOI",
-          "pesq": "PESQ", "iou": "IoU", "chamfer": "Chamfer"}
-DEFAULT_FMT = {"psnr": ".2f", "si_snr": ".2f", "pesq": ".2f", "ssim": ".4f", "lpips": ".4f",
-               "stoi": ".4f", "iou": ".4f", "chamfer": ".5f"}
-TIME_ACCOUNTING = ("Time accounting: training seconds only (sampling + update, with the device synchronized "
-                   "before each clock read); evaluation, logging and checkpoints are excluded. The NINT "
-                   "release's clock also counted its per-step metric computation, so the paper's seconds "
-                   "include work that ours leave out.")
-
-
-def _pretty_threshold(key: str) -> str:
-    metric, _, value = key.rpartition("_")
-    return f"{PRETTY.get(metric, metric)} {value}"
-
-
-def _kind(spec: dict) -> str:
-    kinds = [k for k in KINDS if k in spec]
-    if len(kinds) != 1:
-        raise ValueError(f"column {spec}: give exactly one of {', '.join(KINDS)}")
-    kind = kinds[0]
-    if kind == "metric" and ("at_step" in spec) == ("at_seconds" in spec):
-        raise ValueError(f"column {spec}: 'metric' needs exactly one of at_step, at_seconds")
-    return kind
-
-
-def _defaults(spec: dict) -> dict:
-    kind = _kind(spec)
-    value = spec[kind]
-    if kind == "metric":
-        name = PRETTY.get(value, value)
-        if "at_step" in spec:
-            cid, header = f"{value}_step{spec['at_step']}", f"{name} @ {spec['at_step']} it"
-        else:
-            cid, header = f"{value}_{spec['at_seconds']:g}s", f"{name} @ {spec['at_seconds']:g} s"
-        fmt = DEFAULT_FMT.get(value, ".4g")
-    elif kind in ("best", "final"):
-        cid, header, fmt = f"{kind}_{value}", f"{kind} {PRETTY.get(value, value)}", DEFAULT_FMT.get(value, ".4g")
-    elif kind == "time_to":
-        cid, header, fmt = f"time_to_{value}", f"s to {_pretty_threshold(value)}", ".2f"
-    elif kind == "iters_to":
-        cid, header, fmt = f"iters_to_{value}", f"it to {_pretty_threshold(value)}", ".0f"
-    else:
-        cid, header, fmt = str(value), str(value), ",.6g"
-    return {"id": cid, "header": header, "fmt": fmt}
-
-
-def resolve_columns(columns, adjustments, where: str) -> list:
-    """The sweep's columns with a preset's adjustments ({column id: {key: value}}) applied.
-
-    An adjusted column keeps its id (so the paper's number stays beside it) and gets a
-    header made from its new spec unless one is given.
-    """
-    if not isinstance(columns, list) or not columns:
-        raise UserError(f"{where}: 'columns' must be a non-empty list of column specs")
-    raw = []
-    for i, spec in enumerate(columns):
-        if not isinstance(spec, dict) or any(k not in COLUMN_KEYS for k in spec):
-            raise UserError(f"{where}, columns[{i}]: a mapping with keys from {', '.join(COLUMN_KEYS)}")
-        raw.append(dict(spec))
-    try:
-        ids = [{**_defaults(r), **r}["id"] for r in raw]
-        if len(set(ids)) < len(ids):
-            raise UserError(f"{where}: column ids must be unique: {', '.join(ids)}")
-        for cid, change in (adjustments or {}).items():
-            if cid not in ids:
-                raise UserError(f"{where}: the preset adjusts column '{cid}', which is not a column id "
-                                f"({', '.join(ids)})")
-            if not isinstance(change, dict) or any(k not in COLUMN_KEYS for k in change):
-                raise UserError(f"{where}: preset column '{cid}': expected a mapping such as {{at_step: 500}}")
-            spec = raw[ids.index(cid)]
-            for a, b in (("at_step", "at_seconds"), ("at_seconds", "at_step")):
-                if a in change:
-                    spec.pop(b, None)
-            spec.update(change)
-        return [{**_defaults(r), **r, "id": cid} for r, cid in zip(raw, ids)]
-    except ValueError as e:
-        raise UserError(f"{where}: {e}") from None
-
-
-def column_value(spec: dict, result) -> float:
-    """One cell's number from a RunResult; None when not available (threshold not reached, run too short)."""
-    summary, rows = result.summary or {}, result.rows
-    kind = _kind(spec)
-    if kind == "metric":
-        name = spec["metric"]
-        if "at_step" in spec:
-            target = spec["at_step"]
-            if not rows or rows[-1].get("step") is None or rows[-1]["step"] < target:
-                return None
-            within = [r for r in rows if r.get("step") is not None and r["step"] <= target]
-        else:
-            within = [r for r in rows if r.get("train_seconds") is not None and r["train_seconds"] <= spec["at_seconds"]]
-        return within[-1].get(name) if within else None
-    if kind in ("best", "final"):
-        return summary.get(f"{kind}_{spec[kind]}")
-    if kind in ("time_to", "iters_to"):
-        return (summary.get(kind) or {}).get(spec[kind])
-    value = summary.get(spec["summary"])
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _fmt(value, fmt: str) -> str:
@@ -135,42 +19,12 @@ def _fmt(value, fmt: str) -> str:
         return str(value)
 
 
-def collect(sweep) -> list:
-    """One entry per run name: its label, statuses and per-column (mean, std, n reached, n completed)."""
-    by_name = {}
-    for run in sweep.runs:
-        entry = by_name.setdefault(run.name, {"name": run.name, "label": run.label, "tags": run.tags,
-                                              "results": [], "errors": []})
-        result = read_run(run.folder)
-        if result.status in ("completed", "diverged", "interrupted"):
-            change = changed_setting(sweep.task, run)
-            if change:  # e.g. --table-only after the sweep file was edited: never mix settings
-                result = RunResult(status="stale", error=f"ran with other settings ({change}); "
-                                   f"run the sweep again", meta=result.meta)
-        entry["results"].append((run, result))
-        if result.status in ("failed", "diverged", "stale"):
-            where = f" ({os.path.basename(run.signal)})" if run.signal and sweep.per_signal_folders else ""
-            entry["errors"].append(f"{result.status}{where}: {result.error}")
-    for entry in by_name.values():
-        done = [res for _, res in entry["results"] if res.status == "completed"]
-        entry["n_total"], entry["n_completed"] = len(entry["results"]), len(done)
-        entry["values"] = {}
-        for spec in sweep.columns:
-            values = [column_value(spec, res) for res in done]
-            reached = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-            mean = sum(reached) / len(reached) if reached else None
-            std = (math.sqrt(sum((v - mean) ** 2 for v in reached) / (len(reached) - 1))
-                   if len(reached) > 1 else None)
-            entry["values"][spec["id"]] = (mean, std, len(reached), len(done))
-    return list(by_name.values())
-
-
 def _cell(spec, value) -> str:
     mean, std, n_reached, n_done = value
     if n_done == 0:
         return ""
     if mean is None:
-        return "not reached" if _kind(spec) in ("time_to", "iters_to") else "n/a"
+        return "not reached" if column_kind(spec) in ("time_to", "iters_to") else "n/a"
     text = _fmt(mean, spec["fmt"])
     if std is not None:
         text += f" ± {_fmt(std, spec['fmt'])}"
@@ -241,7 +95,7 @@ def build_markdown(sweep, entries, command: str = None) -> str:
     lines.append(f"- {TIME_ACCOUNTING}")
     if has_paper:
         lines.append("- *paper*: the paper's value (NINT, CVPR 2026; RTX 4090, its own clock) where "
-                     "SPEC.md section 8 lists it; empty otherwise.")
+                     "the paper reports it; empty otherwise.")
     if command:
         lines.append(f"- Command: `{command}`")
     lines.append("")

@@ -1,18 +1,31 @@
-"""Task registry: a task supplies a signal (coordinates, targets) and its evaluation.
+"""Task registry: `train_<task>.py` fits a signal of one of TASKS.
 
-The trainer knows no task; a task knows nothing of samplers or models beyond
-calling `model(coords)`. Adding a task is one new file plus one line here.
+A task supplies a signal (coordinates, targets) and its evaluation (the interface is
+utils/tasks/base.py); each task is one folder holding everything of its modality:
+its signal, file I/O, metrics and figures. The trainer knows no task; a task knows
+nothing of samplers or models beyond calling `model(coords)`.
+
+Adding a task is one new folder plus one line here, with config/train_<task>.yaml
+(its keys and defaults) and a two-line train_<task>.py.
 """
+import importlib
+
+# name -> "module:class". Imported on first use, so that an image run never loads the
+# geometry libraries of the SDF task.
+TASKS = {
+    "image": "utils.tasks.image.task:ImageTask",
+    "audio": "utils.tasks.audio.task:AudioTask",
+    "sdf": "utils.tasks.sdf.task:SdfTask",
+}
+
+
+def task_class(name: str):
+    """The Task subclass registered as `name`."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
+    module, _, cls = TASKS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def build_task(name: str, cfg: dict, device):
-    if name == "image":
-        from utils.tasks.image import ImageTask
-        return ImageTask(cfg, device)
-    if name == "audio":
-        from utils.tasks.audio import AudioTask
-        return AudioTask(cfg, device)
-    if name == "sdf":
-        from utils.tasks.sdf import SdfTask
-        return SdfTask(cfg, device)
-    raise ValueError(f"unknown task {name!r}")
+    return task_class(name)(cfg, device)

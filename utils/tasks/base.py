@@ -1,4 +1,4 @@
-"""What every task provides to the shared training loop (utils/trainer.py)."""
+"""What every task provides to the shared training loop (utils/engine/trainer.py)."""
 import torch
 
 

@@ -1,20 +1,19 @@
-"""Image fitting (SPEC.md 1): pixel grid coordinates in [-1, 1]^2 -> colour values.
+"""Image fitting (the paper's main task): pixel grid coordinates in [-1, 1]^2 -> colour values.
 
 Coordinates: linspace(-1, 1, H) x linspace(-1, 1, W) indexed (row, col), flattened
 row-major, so point i = r * W + c. Targets: [N, C] with values in the configured
 range ([0, 1] by default). Metrics are computed on [0, 1] images.
 """
 import os
-import warnings
 
 import imageio.v3 as iio
 import numpy as np
 import torch
-from skimage.transform import resize
 
 from utils.errors import UserError
-from utils.lpips import load_lpips, lpips_distance
-from utils.metrics import psnr, ssim
+from utils.tasks.image.io import load_image
+from utils.tasks.image.lpips import LPIPS_MIN_SIDE, load_lpips, lpips_distance
+from utils.tasks.image.metrics import SSIM_MIN_SIDE, psnr, ssim
 from utils.tasks.base import Task, predict
 
 
@@ -30,81 +29,6 @@ def image_grid(height: int, width: int) -> torch.Tensor:
     return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
 
 
-def _cmyk_as_rgb(path: str):
-    """A CMYK file (print JPEG/TIFF) as uint8 RGB; None for any other file. Its 4 channels are
-    not RGBA, so they must be converted, not cut to 3."""
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB")) if im.mode == "CMYK" else None
-    except Exception:
-        return None  # not a format Pillow reads: imageio decides
-
-
-def _png16(path: str):
-    """A 16-bit PNG as uint16 [H, W, planes] (pypng); None for any other file. Pillow, which
-    imageio uses for PNG, reduces 16-bit colour PNGs to 8 bit."""
-    with open(path, "rb") as f:
-        head = f.read(26)
-    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR" or head[24] != 16:
-        return None
-    import png
-    # read(), not asDirect(): asDirect() shifts samples down to an sBIT chunk's depth, which
-    # the division by 65535 below would then make far too dark.
-    width, height, rows, info = png.Reader(filename=path).read()
-    return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, info["planes"])
-
-
-def load_image(path: str, size=None, notify=print) -> np.ndarray:
-    """Read an image as float32 [H, W, C] in [0, 1], C = 1 or 3.
-
-    Accepts PNG/JPEG/TIFF/..., grayscale, RGB, RGBA (alpha dropped) or CMYK (converted),
-    8 or 16 bit, or float. `size`: None, an int (square) or (H, W) to resize to (anti-aliased).
-    """
-    if not os.path.isfile(path):
-        raise UserError(f"image not found: {path}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = _cmyk_as_rgb(path)
-            if img is not None:
-                notify(f"note: {os.path.basename(path)} is CMYK; converted to RGB")
-            else:
-                img = _png16(path)
-            if img is None:
-                img = np.asarray(iio.imread(path))
-    except Exception as e:
-        raise UserError(f"cannot read image {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.ndim != 3:
-        raise UserError(f"{path}: expected a single 2D image, got an array of shape {img.shape}")
-    channels = img.shape[-1]
-    if channels in (2, 4):
-        notify(f"note: {os.path.basename(path)} has an alpha channel; it is dropped")
-        img = img[..., : channels - 1]
-    elif channels not in (1, 3):
-        raise UserError(f"{path}: {channels} channels; expected 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA)")
-    if img.dtype == np.uint8:
-        img = img.astype(np.float32) / 255.0
-    elif img.dtype == np.uint16:
-        img = img.astype(np.float32) / 65535.0
-    elif np.issubdtype(img.dtype, np.floating):
-        img = np.clip(img.astype(np.float32), 0.0, 1.0)
-    elif img.dtype == bool:
-        img = img.astype(np.float32)
-    else:
-        raise UserError(f"{path}: unsupported pixel type {img.dtype}")
-    if size is not None:
-        h, w = (size, size) if isinstance(size, int) else tuple(size)
-        if (h, w) != img.shape[:2]:
-            # bilinear, with Gaussian anti-aliasing when shrinking
-            img = resize(img, (h, w), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
-    if min(img.shape[:2]) < 2:
-        raise UserError(f"{path}: image of size {img.shape[0]}x{img.shape[1]} is too small")
-    return img
-
-
 class ImageTask(Task):
     modality = "image"
     in_features = 2
@@ -112,10 +36,10 @@ class ImageTask(Task):
     thresholds = {"psnr": (25, 30, 35), "ssim": (0.8, 0.9), "lpips": (0.2, 0.1)}
     progress_metric = "psnr"
 
-    def __init__(self, cfg: dict, device):
+    def __init__(self, cfg: dict, device, notify=print):
         data, train = cfg["DATASET_CONFIGS"], cfg["TRAIN_CONFIGS"]
         self.path = data["file_path"]
-        self.image = load_image(self.path, data["img_size"])
+        self.image = load_image(self.path, data["img_size"], notify=notify)
         self.height, self.width, self.out_features = self.image.shape
         lo, hi = (float(v) for v in data["value_range"])
         self.value_lo, self.value_hi = lo, hi
@@ -136,11 +60,20 @@ class ImageTask(Task):
             self.eval_image = self.image
         self.eval_coords = image_grid(*self.eval_image.shape[:2]).to(device)
 
+        # Metrics that cannot be computed are recorded as null, and the run says why, once.
+        h, w = self.eval_image.shape[:2]
+        if min(h, w) < SSIM_MIN_SIDE:
+            notify(f"SSIM unavailable, recorded as null: the evaluation image is {h}x{w}; SSIM's "
+                   f"{SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} window needs at least {SSIM_MIN_SIDE} pixels on a side")
         self.lpips_model, self.lpips_reason = None, "disabled (TRAIN_CONFIGS.lpips=0)"
-        if train["lpips"]:
+        if train["lpips"] and min(h, w) < LPIPS_MIN_SIDE:
+            self.lpips_reason = (f"the evaluation image is {h}x{w}; LPIPS's AlexNet needs at least "
+                                 f"{LPIPS_MIN_SIDE} pixels on a side")
+            notify(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
+        elif train["lpips"]:
             self.lpips_model, self.lpips_reason = load_lpips(train["lpips_backbone"], device)
             if self.lpips_model is None:
-                print(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
+                notify(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
 
     def describe(self):
         return f"{os.path.basename(self.path)} {self.height}x{self.width}x{self.out_features}"

@@ -1,4 +1,4 @@
-"""Audio metrics (SPEC.md 2): SI-SNR in dB, STOI (pystoi) and wide-band PESQ (pesq).
+"""Audio metrics (the paper's Table 6): SI-SNR in dB, STOI (pystoi) and wide-band PESQ (pesq).
 
 Signals are mono float arrays [T] of amplitudes in [-1, 1]. STOI and PESQ are
 defined for speech; on other sounds their values mean little. Each of them

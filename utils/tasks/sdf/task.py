@@ -1,7 +1,7 @@
-"""3D shape fitting (SPEC.md 1-2, paper supplement Table 7 and Fig. 7): xyz -> signed distance.
+"""3D shape fitting (paper supplement Table 7 and Fig. 7): xyz -> signed distance.
 
 The shape (mesh or oriented point cloud) is normalized into the unit cube
-[-0.5, 0.5]^3 (utils/mesh_io.py; the transform is saved as normalization.json in
+[-0.5, 0.5]^3 (utils/tasks/sdf/io.py; the transform is saved as normalization.json in
 the run folder). Every step trains on a fresh set of `num_samples` points:
 
     positions [0, N - N//2)   coarse: around surface samples + Laplace noise, scale coarse_scale
@@ -9,7 +9,7 @@ the run folder). Every step trains on a fresh set of `num_samples` points:
 
 with signed-distance targets [N, 1] (negative inside). Computing exact distances
 for 50,000 new points every step would cost ~0.4 s of geometry per step on 2 CPU
-cores (SPEC.md 9), so a large pool of such points and their distances is computed
+cores, so a large pool of such points and their distances is computed
 once, cached on disk (keyed by a hash of the mesh file and the settings), and each
 step draws its points from the pool with the run's generator: each half of the
 batch i.i.d. with replacement from the matching half of the pool. The pool itself
@@ -28,7 +28,7 @@ rankings) are only ever computed on the current points, at selection steps. See
 Evaluation (clock paused): the network on a render_resolution^3 grid over the unit
 cube; IoU of occupancy (prediction < 0) against ground-truth occupancy (winding
 number, or the sign of the fallback distance; cached on disk per shape and
-resolution); Chamfer distance (utils/sdf_metrics.py) between chamfer_samples points
+resolution); Chamfer distance (utils/tasks/sdf/metrics.py) between chamfer_samples points
 on the marching-cubes surface of the prediction and as many on the ground truth.
 """
 import hashlib
@@ -40,10 +40,10 @@ import numpy as np
 import torch
 
 from utils.errors import UserError
-from utils.mesh_io import file_hash, load_shape, write_ply
-from utils.sdf_geometry import (NormalProjectedDistance, evaluate_on_grid, exact_signed_distance, is_watertight,
+from utils.tasks.sdf.io import file_hash, load_shape, write_ply
+from utils.tasks.sdf.geometry import (NormalProjectedDistance, evaluate_on_grid, exact_signed_distance, is_watertight,
                                 near_surface_points, pseudonormal_signed_distance, sample_triangles, winding_inside)
-from utils.sdf_metrics import chamfer_distance, iou, surface_from_grid
+from utils.tasks.sdf.metrics import chamfer_distance, iou, surface_from_grid
 from utils.tasks.base import Task, predict
 
 CACHE_VERSION = 2          # bump when the way a cached array is computed changes
@@ -255,7 +255,7 @@ class SdfTask(Task):
 
     def save_outputs(self, model, run_dir):
         """reconstruction.ply (final network, normalized units) and reconstruction.png beside the truth."""
-        from utils.mesh_render import render_meshes
+        from utils.tasks.sdf.render import render_meshes
         if self._last_surface is None:
             self._last_surface = surface_from_grid(self.predicted_grid(model))
         self._write_normalization(run_dir)
@@ -277,7 +277,7 @@ class SdfTask(Task):
         return ("ground truth", *(surface if surface is not None else (None, None)))
 
     def wandb_media(self, model, first):
-        from utils.mesh_render import render_meshes
+        from utils.tasks.sdf.render import render_meshes
         media = {"reconstruction": render_meshes([self._render_entry("prediction")])}
         if first:
             media["ground_truth"] = render_meshes([self._truth_entry()])

@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 import soundfile as sf
 
-from utils.errors import UserError
+from utils.errors import UserError, require_file
 
 # Extra native-rate samples read on each side of the excerpt before resampling, so
 # that the polyphase filter sees real signal at the excerpt's edges (not zeros).
@@ -30,8 +30,7 @@ def load_audio(path: str, num_secs=2.0, start_sec=0.0, sample_rate=16000, resamp
     Multi-channel audio is mixed down to mono (channel mean), with a notice.
     Missing, unreadable or too short files raise UserError.
     """
-    if not os.path.isfile(path):
-        raise UserError(f"audio file not found: {path}")
+    require_file(path, "audio file")
     try:
         info = sf.info(path)
     except Exception as e:  # libsndfile's "format not recognised" and the like

@@ -1,4 +1,4 @@
-"""SDF metrics (SPEC.md 2): IoU of occupancy on a grid and Chamfer distance between surfaces.
+"""SDF metrics (paper supplement Table 7): IoU of occupancy on a grid and Chamfer distance between surfaces.
 
 Units: the normalized shape (unit cube [-0.5, 0.5]^3). Inside = negative SDF.
 """
@@ -6,7 +6,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from skimage import measure
 
-from utils.sdf_geometry import UNIT_CUBE
+from utils.tasks.sdf.geometry import UNIT_CUBE
 
 
 def iou(pred_inside: np.ndarray, true_inside: np.ndarray) -> float:

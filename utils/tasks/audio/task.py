@@ -1,4 +1,4 @@
-"""Audio fitting (SPEC.md 1): time coordinates -> waveform amplitude.
+"""Audio fitting (the paper's Table 6): time coordinates -> waveform amplitude.
 
 Signal: the excerpt [start_sec, start_sec + num_secs) of one clip, mono, at
 `sample_rate` Hz (the paper: the first 2 s of a LibriSpeech clip at 16 kHz,
@@ -15,8 +15,8 @@ import os
 import numpy as np
 import torch
 
-from utils.audio_io import load_audio, write_wav
-from utils.audio_metrics import pesq_wb, si_snr, stoi
+from utils.tasks.audio.io import load_audio, write_wav
+from utils.tasks.audio.metrics import pesq_wb, si_snr, stoi
 from utils.tasks.base import Task, predict
 
 
@@ -81,7 +81,7 @@ class AudioTask(Task):
         return result
 
     def figure(self, model, recon=None):
-        from utils.audio_plots import waveform_spectrogram_figure
+        from utils.tasks.audio.plots import waveform_spectrogram_figure
         recon = self.reconstruct(model) if recon is None else recon
         return waveform_spectrogram_figure(self.wave, recon, self.sample_rate, title=self.describe())
 
@@ -96,7 +96,7 @@ class AudioTask(Task):
 
     def wandb_media(self, model, first):
         import matplotlib.pyplot as plt
-        from utils.audio_plots import figure_to_rgb
+        from utils.tasks.audio.plots import figure_to_rgb
         recon = self.reconstruct(model)
         fig = self.figure(model, recon)
         media = {"reconstruction": {"audio": recon, "sample_rate": self.sample_rate},

@@ -18,9 +18,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 LINEAR_WEIGHTS = os.path.join(ROOT, "weights", "lpips", "alex_v0.1_linear.pth")
 SHIPPED_BACKBONE = os.path.join(ROOT, "weights", "lpips", "alexnet_features.pth")
+LPIPS_MIN_SIDE = 32  # smaller images vanish in AlexNet's strided convolutions and poolings
 TORCHVISION_ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 
 # Input normalisation of the LPIPS package (ScalingLayer), for inputs in [-1, 1].
@@ -109,9 +110,9 @@ def lpips_distance(model: AlexNetLPIPS, prediction, target) -> float:
     """LPIPS between two images [H, W, C] with values in [0, 1] (numpy or torch). Lower is closer.
 
     Grayscale images are repeated to three channels. Returns None when the image is
-    too small for AlexNet's pooling (under 32 pixels on a side).
+    too small for AlexNet's pooling (under LPIPS_MIN_SIDE pixels on a side).
     """
-    if min(target.shape[:2]) < 32:
+    if min(target.shape[:2]) < LPIPS_MIN_SIDE:
         return None
     device = next(model.parameters()).device
 

@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from utils.errors import UserError
+from utils.errors import UserError, require_file
 
 MESH_FORMATS = (".obj", ".ply", ".stl", ".off")
 POINT_CLOUD_FORMATS = (".xyz",)
@@ -101,8 +101,7 @@ def _read_point_cloud(path: str):
 
 def load_shape(path: str) -> Shape:
     """Read a mesh or an oriented point cloud and normalize it into the unit cube."""
-    if not os.path.isfile(path):
-        raise UserError(f"shape file not found: {path}")
+    require_file(path, "shape file")
     ext = os.path.splitext(path)[1].lower()
     if ext in MESH_FORMATS:
         vertices, faces = _read_mesh(path)

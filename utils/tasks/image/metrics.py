@@ -1,6 +1,8 @@
-"""Image metrics (SPEC.md 2). Images are float arrays [H, W, C] with values in [0, 1]."""
+"""Image metrics: PSNR and SSIM (LPIPS: lpips.py). Images are float arrays [H, W, C] with values in [0, 1]."""
 import numpy as np
 from skimage.metrics import structural_similarity
+
+SSIM_MIN_SIDE = 7  # scikit-image's default 7x7 window must fit inside the image
 
 
 def psnr(prediction: np.ndarray, target: np.ndarray) -> float:
@@ -12,9 +14,9 @@ def psnr(prediction: np.ndarray, target: np.ndarray) -> float:
 def ssim(prediction: np.ndarray, target: np.ndarray) -> float:
     """Structural similarity in [-1, 1] (1 = identical): scikit-image, data range 1, channels last.
 
-    Returns None for images under 7 pixels on a side (SSIM's window does not fit).
+    Returns None for images under SSIM_MIN_SIDE pixels on a side (SSIM's window does not fit).
     """
-    if min(target.shape[:2]) < 7:
+    if min(target.shape[:2]) < SSIM_MIN_SIDE:
         return None
     prediction = np.clip(prediction, 0.0, 1.0)
     if target.shape[-1] == 1:

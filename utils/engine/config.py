@@ -12,9 +12,9 @@ import re
 
 import yaml
 
-from utils.errors import UserError
+from utils.errors import UserError, require_file
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_DIR = os.path.join(ROOT, "config")
 
 # Keys whose value must be one of a fixed set. Callables are evaluated late so the
@@ -185,8 +185,7 @@ def _time_range_check(value):
 
 def read_yaml(path: str) -> dict:
     """Parse a YAML file; syntax errors become a one-line UserError with file and line."""
-    if not os.path.isfile(path):
-        raise UserError(f"config file not found: {path}")
+    require_file(path, "config file")
     try:
         with open(path) as f:
             data = yaml.safe_load(f)
@@ -278,14 +277,21 @@ def model_defaults(name: str) -> dict:
     return read_yaml(path) if os.path.isfile(path) else {}
 
 
-def load_config(task: str, config_path: str = None, overrides=()) -> dict:
-    """The validated run configuration for `task` ('image', 'audio', 'sdf')."""
+def load_config(task: str, config_path: str = None, overrides=(), notify=print) -> dict:
+    """The validated run configuration for `task` ('image', 'audio', 'sdf').
+
+    A config_path that holds no settings (empty, or comments only) is said once through
+    `notify`: the run then has the defaults (and the overrides), which is rarely what was meant.
+    """
     schema = read_yaml(os.path.join(CONFIG_DIR, f"train_{task}.yaml"))
     cfg = copy.deepcopy(schema)
     parsed = [(s, k, v, f"override '{o}'") for o in overrides for (s, k, v) in [parse_override(o)]]
 
     # The model's own keys join the schema once we know which model is asked for.
     user = read_yaml(config_path) if config_path else {}
+    if config_path and not user:
+        notify(f"note: {config_path} holds no settings; running with the defaults of config/train_{task}.yaml"
+               + (" and the overrides" if parsed else ""))
     for section, entries in user.items():
         if not isinstance(entries, dict):
             raise UserError(f"{config_path}: section '{section}' must be a mapping of keys")

@@ -1,4 +1,4 @@
-"""Signed distances, occupancy and point sampling for a normalized Shape (utils/mesh_io.py).
+"""Signed distances, occupancy and point sampling for a normalized Shape (utils/tasks/sdf/io.py).
 
 Sign convention: negative inside, positive outside; units of the normalized shape
 (the unit cube [-0.5, 0.5]^3).

@@ -1,6 +1,6 @@
 """The NTK of a 3x3 pixel patch at initialisation and after training (the paper's Fig. 2).
 
-    python -m utils.ntk_patches --image images/01.png --pixels 128,128 60,200 --steps 300
+    python benchmarks/ntk_patches.py --image images/01.png --pixels 128,128 60,200 --steps 300
 
 For each pixel (row, col) the 9 points of its 3x3 neighbourhood are taken and the
 9x9 matrix K_ij = sum over output channels of <d f_c(x_i)/d theta, d f_c(x_j)/d theta>
@@ -11,15 +11,18 @@ Writes ntk_patches.png (and .npz with the matrices) into --out.
 """
 import argparse
 import os
+import sys
 
 import numpy as np
 import torch
 from torch.func import functional_call, jacrev
 
-from models import build_model
-from utils.config import load_config
-from utils.errors import UserError
-from utils.tasks.image import image_grid, load_image
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from models import build_model  # noqa: E402
+from utils.engine.config import load_config  # noqa: E402
+from utils.errors import UserError  # noqa: E402
+from utils.tasks.image import image_grid, load_image  # noqa: E402
 
 
 def patch_indices(row: int, col: int, height: int, width: int):

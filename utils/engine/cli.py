@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from utils.config import load_config, read_yaml
+from utils.engine.config import load_config
 from utils.errors import UserError
 
 
@@ -47,9 +47,10 @@ def main(task_name: str, argv=None):
 
 def _run(task_name, args):
     # Heavy imports after argument parsing, so that --help and config errors are instant.
-    from utils.run_logger import fresh_run_dir
+    from utils.engine.run import resolve_device
+    from utils.engine.run_logger import fresh_run_dir
+    from utils.engine.trainer import Interrupted, TrainingDiverged, train
     from utils.tasks import build_task
-    from utils.trainer import Interrupted, TrainingDiverged, resolve_device, train
 
     if args.resume:
         run_dir = args.resume.rstrip("/")

@@ -1,0 +1,240 @@
+"""One training run: what the loop carries, and each thing it does besides the step, as one call.
+
+A Run builds the model, the optimizer, its learning-rate schedule and the sampler from
+the configuration (seeded), restores them from checkpoint.pt on --resume, and writes
+the run folder: metrics.csv and summary.json (utils/engine/run_logger.py), the wandb
+log (utils/engine/wandb_logger.py), checkpoint.pt, snapshots and the final outputs.
+The loop itself is utils/engine/trainer.py.
+
+Time accounting (`Clock`): `train_seconds` sums sampling + update per step, with the
+device synchronized before each clock read; evaluation, logging, snapshots and
+checkpoints run off the clock and are summed in `eval_seconds`.
+"""
+import json
+import os
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from models import build_model, count_parameters
+from samplers import build_sampler
+from utils.engine.config import dump_config
+from utils.engine.run_logger import RunLogger
+from utils.errors import UserError
+
+TIME_ACCOUNTING = "training seconds only (sampling + update, device synchronized); evaluation excluded"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("TRAIN_CONFIGS.device=cuda but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def synchronize(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _ConstantLR:
+    """TRAIN_CONFIGS.lr_scheduler=constant: nothing to step, nothing to checkpoint."""
+
+    def step(self):
+        pass
+
+    def state_dict(self):
+        return None
+
+    def load_state_dict(self, state):
+        pass
+
+
+def make_lr_scheduler(name: str, optimizer, total_steps: int):
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=1e-6)
+    if name == "multistep":
+        milestones = [total_steps // 2, (3 * total_steps) // 4]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    return _ConstantLR()
+
+
+class Clock:
+    """Training seconds and the seconds spent off the training clock."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.train_seconds = 0.0
+        self.eval_seconds = 0.0
+
+    @contextmanager
+    def training(self):
+        """Time the block as training (sampling + update), the device synchronized at both ends;
+        a block that raises (a diverged step) adds nothing."""
+        synchronize(self.device)
+        t0 = time.perf_counter()
+        yield
+        synchronize(self.device)
+        self.train_seconds += time.perf_counter() - t0
+
+    @contextmanager
+    def off(self):
+        """Time the block as work off the training clock (evaluation, logging, snapshots, checkpoints)."""
+        t0 = time.perf_counter()
+        yield
+        self.eval_seconds += time.perf_counter() - t0
+
+
+class Run:
+    """The parts of one training run and the calls the loop makes on them between steps.
+
+    resume: restore model, optimizer, schedule, sampler, logged rows, random state and
+    clock from run_dir/checkpoint.pt; `step` is then the first step still to run.
+    """
+
+    def __init__(self, cfg: dict, task, run_dir: str, device: torch.device, resume: bool = False, log=print):
+        train_cfg, model_cfg = cfg["TRAIN_CONFIGS"], cfg["model_config"]
+        self.cfg, self.task, self.run_dir, self.device = cfg, task, run_dir, device
+        self.total_steps = int(train_cfg["iterations"])
+        self.eval_interval = int(train_cfg["eval_interval"])
+        self.forward_chunk = int(train_cfg["forward_chunk"])
+        seed = int(train_cfg["seed"])
+        if train_cfg.get("num_threads"):
+            torch.set_num_threads(int(train_cfg["num_threads"]))
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+
+        self.model = build_model(model_cfg, task.in_features, task.out_features).to(device)
+        self.n_params = count_parameters(self.model)
+        lr = train_cfg["lr"] if train_cfg["lr"] is not None else float(model_cfg.get("lr", 1e-4))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.lr_scheduler = make_lr_scheduler(train_cfg["lr_scheduler"], self.optimizer, self.total_steps)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.sampler = build_sampler(cfg, task.n_points, self.generator, signal=task.signal)
+        self.logger = RunLogger(run_dir, task.metrics, task.thresholds)
+        self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+        self.clock = Clock(device)
+        self.step = 0
+        if resume:
+            self._load_checkpoint()
+            log(f"resuming {run_dir} at step {self.step} of {self.total_steps}")
+        else:
+            dump_config(cfg, os.path.join(run_dir, "config.yaml"))
+
+        log(f"signal: {task.describe()} | model: {model_cfg['name']} "
+            f"{model_cfg['hidden_layers']}x{model_cfg['hidden_features']} ({self.n_params:,} parameters) | "
+            f"sampler: {cfg['EXP_CONFIGS']['strategy_type']} | device: {device} | lr {lr:g}")
+
+        self.wandb = None
+        if cfg["WANDB_CONFIGS"]["use_wandb"]:
+            from utils.engine.wandb_logger import WandbLogger
+            self.wandb = WandbLogger(cfg, run_dir, os.path.basename(run_dir))
+        self.progress = None
+        if train_cfg["progress"]:
+            from tqdm import tqdm
+            self.progress = tqdm(total=self.total_steps, initial=self.step, desc=cfg["EXP_CONFIGS"]["strategy_type"],
+                                 dynamic_ncols=True, mininterval=0.5)
+        self.last_metric = None
+        # Reconstructions at fixed training times (the paper's Fig. 3 compares samplers at equal time).
+        self.pending_snapshots = sorted(t for t in set(train_cfg.get("snapshot_seconds") or [])
+                                        if not resume or t > self.clock.train_seconds)
+
+    # -- between steps ----------------------------------------------------------------
+    def evaluation_due(self, done: int) -> bool:
+        """Every eval_interval steps and after the last one."""
+        return done % self.eval_interval == 0 or done == self.total_steps
+
+    def evaluate(self, done: int) -> dict:
+        """The task's metrics of the model after `done` steps (and its per-evaluation files)."""
+        metrics = self.task.evaluate(self.model)
+        self.task.after_evaluation(done, metrics, self.run_dir)
+        return metrics
+
+    def log(self, done: int, metrics: dict, loss: float, batch_size: int):
+        """One metrics.csv row; the metrics (and, when due, media) to wandb; the progress bar's metric."""
+        self.logger.log({"step": done, "train_seconds": round(self.clock.train_seconds, 4), **metrics,
+                         "batch_size": int(batch_size), "loss": loss})
+        self.last_metric = metrics.get(self.task.progress_metric)
+        if self.wandb is not None:
+            self.wandb.log_metrics(done, self.clock.train_seconds, dict(metrics, loss=loss, batch_size=batch_size))
+            first_media = not self.wandb.media_logged  # the ground truth goes with the first
+            if (first_media or done % self.wandb.log_images_every < self.eval_interval
+                    or done == self.total_steps):
+                self.wandb.log_media(done, self.task.wandb_media(self.model, first=first_media))
+
+    def take_snapshots(self, done: int):
+        """The task's reconstruction for each TRAIN_CONFIGS.snapshot_seconds the clock has just passed."""
+        while self.pending_snapshots and self.clock.train_seconds >= self.pending_snapshots[0]:
+            with self.clock.off():
+                self._save_snapshot(self.pending_snapshots.pop(0), done)
+
+    def _save_snapshot(self, seconds: float, step: int):
+        """Indexed in snapshots.json with the step and the exact training seconds at which it was
+        taken (the first step past `seconds`)."""
+        name = self.task.save_snapshot(self.model, self.run_dir, seconds)
+        if name is None:
+            return
+        path = os.path.join(self.run_dir, "snapshots.json")
+        index = {}
+        if os.path.isfile(path):
+            with open(path) as f:
+                index = json.load(f)
+        index[f"{seconds:g}"] = {"file": name, "step": step, "train_seconds": round(self.clock.train_seconds, 4)}
+        with open(path, "w") as f:
+            json.dump(index, f, indent=1)
+
+    def show_progress(self):
+        if self.progress is not None:
+            self.progress.update(1)
+            if self.last_metric is not None:
+                self.progress.set_postfix_str(f"{self.task.progress_metric} {self.last_metric:.2f} | "
+                                              f"train {self.clock.train_seconds:.1f}s", refresh=False)
+
+    def close_progress(self):
+        if self.progress is not None:
+            self.progress.close()
+
+    # -- checkpoint and summary -------------------------------------------------------
+    def save_checkpoint(self, step: int):
+        """checkpoint.pt: everything --resume needs to continue bit for bit from `step`."""
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "lr_scheduler": self.lr_scheduler.state_dict(),
+                 "sampler": self.sampler.state_dict(), "logger": self.logger.state_dict(),
+                 "torch_rng": torch.get_rng_state(), "step": step,
+                 "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds}
+        torch.save(state, self.checkpoint_path + ".tmp")
+        os.replace(self.checkpoint_path + ".tmp", self.checkpoint_path)
+
+    def _load_checkpoint(self):
+        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt["lr_scheduler"] is not None:
+            self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
+        self.sampler.load_state_dict(ckpt["sampler"])
+        self.logger.load_state_dict(ckpt["logger"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.step = ckpt["step"]
+        self.clock.train_seconds, self.clock.eval_seconds = ckpt["train_seconds"], ckpt["eval_seconds"]
+
+    def write_summary(self, status: str, step: int) -> dict:
+        """summary.json with `status` (completed | interrupted | diverged) after `step` steps."""
+        cfg, model_cfg = self.cfg, self.cfg["model_config"]
+        return self.logger.write_summary({
+            "status": status, "iterations": step, "train_seconds": self.clock.train_seconds,
+            "eval_seconds": self.clock.eval_seconds, "parameters": self.n_params, "device": str(self.device),
+            "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],
+            "signal": self.task.describe(), "sampler": self.sampler.counts(), "time_accounting": TIME_ACCOUNTING})
+
+    def finish(self) -> dict:
+        """model.pt (the plain state dict), the task's outputs, the sampler's figures, summary.json."""
+        torch.save(self.model.state_dict(), os.path.join(self.run_dir, "model.pt"))
+        self.task.save_outputs(self.model, self.run_dir)
+        self.sampler.save_figures(self.run_dir)
+        summary = self.write_summary("completed", self.total_steps)
+        if self.wandb is not None:
+            self.wandb.finish()
+        return summary

@@ -1,0 +1,45 @@
+"""A sweep's results, gathered once for every report (tables, figures, the speed-up report).
+
+`collect` reads each run folder, marks runs made with other settings than the sweep's
+now as stale, and gives each run name its per-column (mean, std, n reached, n completed).
+"""
+import math
+import os
+
+from utils.reproduce.columns import column_value
+from utils.reproduce.run_folder import RunResult, changed_setting, read_run
+
+TIME_ACCOUNTING = ("Time accounting: training seconds only (sampling + update, with the device synchronized "
+                   "before each clock read); evaluation, logging and checkpoints are excluded. The NINT "
+                   "release's clock also counted its per-step metric computation, so the paper's seconds "
+                   "include work that ours leave out.")
+
+
+def collect(sweep) -> list:
+    """One entry per run name: its label, statuses and per-column (mean, std, n reached, n completed)."""
+    by_name = {}
+    for run in sweep.runs:
+        entry = by_name.setdefault(run.name, {"name": run.name, "label": run.label, "tags": run.tags,
+                                              "results": [], "errors": []})
+        result = read_run(run.folder)
+        if result.status in ("completed", "diverged", "interrupted"):
+            change = changed_setting(sweep.task, run)
+            if change:  # e.g. --table-only after the sweep file was edited: never mix settings
+                result = RunResult(status="stale", error=f"ran with other settings ({change}); "
+                                   f"run the sweep again", meta=result.meta)
+        entry["results"].append((run, result))
+        if result.status in ("failed", "diverged", "stale"):
+            where = f" ({os.path.basename(run.signal)})" if run.signal and sweep.per_signal_folders else ""
+            entry["errors"].append(f"{result.status}{where}: {result.error}")
+    for entry in by_name.values():
+        done = [res for _, res in entry["results"] if res.status == "completed"]
+        entry["n_total"], entry["n_completed"] = len(entry["results"]), len(done)
+        entry["values"] = {}
+        for spec in sweep.columns:
+            values = [column_value(spec, res) for res in done]
+            reached = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+            mean = sum(reached) / len(reached) if reached else None
+            std = (math.sqrt(sum((v - mean) ** 2 for v in reached) / (len(reached) - 1))
+                   if len(reached) > 1 else None)
+            entry["values"][spec["id"]] = (mean, std, len(reached), len(done))
+    return list(by_name.values())
