@@ -24,8 +24,10 @@ from samplers.schedules import batch_size, should_reselect
 from utils.errors import UserError
 
 
-def mse_loss(predictions: torch.Tensor, targets: torch.Tensor):
-    """(mean squared error over points and channels, per-point squared error [B])."""
+def mse_loss(predictions: torch.Tensor, targets: torch.Tensor, part=None):
+    """(mean squared error over points and channels, per-point squared error [B]).
+
+    part: ignored (the loss of a part of the batch is the same formula on that part)."""
     point_losses = (predictions - targets).pow(2).mean(dim=1)
     return point_losses.mean(), point_losses
 
@@ -54,6 +56,12 @@ class Selection:
         if self.coord_grads:
             x = x.detach().requires_grad_(True)
         return x, y
+
+    def part(self, piece: slice) -> "Selection":
+        """The selection restricted to the points piece (a slice of its B points)."""
+        return Selection(self.indices[piece], None if self.weights is None else self.weights[piece],
+                         None if self.coords is None else self.coords[piece],
+                         None if self.targets is None else self.targets[piece], self.coord_grads)
 
 
 class SelectionContext:
@@ -115,6 +123,11 @@ class Sampler:
     modalities = None
     # True for samplers whose observe() needs d(loss)/d(coords) of the chosen points.
     needs_coord_grads = False
+    # True when training_loss is a mean of per-point terms, so that the loss of a part of the
+    # batch (part=slice) is the same formula on that part: the trainer then accumulates the
+    # step chunk by chunk in one pass. False (EVOS, Soft Mining: the loss needs the whole batch,
+    # or has side effects): a chunked step first runs a no-grad forward over the batch.
+    pointwise_loss = True
 
     def __init__(self, cfg: dict, n_points: int, total_steps: int, generator: torch.Generator, signal=None):
         nint_cfg = cfg["nint"]
@@ -171,14 +184,18 @@ class Sampler:
     def choose(self, ctx: SelectionContext, batch_size: int) -> Selection:
         raise NotImplementedError
 
-    def training_loss(self, selection: Selection, predictions: torch.Tensor, targets: torch.Tensor):
+    def training_loss(self, selection: Selection, predictions: torch.Tensor, targets: torch.Tensor, part=None):
         """(loss to minimise, per-point squared error [B]) on the chosen points.
 
-        predictions, targets: [B, C]. Default: the mean squared error over points and
-        channels, weighted per point by `selection.weights` when given. A sampler whose
-        loss depends on this very forward pass overrides it (EVOS adds a Laplacian term,
-        Soft Mining derives its importance weights from the same predictions).
+        predictions, targets: [B, C] (or the rows of the slice `part` of the batch, for a
+        chunked step of a `pointwise_loss` sampler). Default: the mean squared error over
+        points and channels, weighted per point by `selection.weights` when given. A sampler
+        whose loss depends on this very forward pass overrides it and sets
+        `pointwise_loss = False` (EVOS adds a Laplacian term, Soft Mining derives its
+        importance weights from the same predictions).
         """
+        if part is not None:
+            selection = selection.part(part)
         loss, point_losses = mse_loss(predictions, targets)
         if selection.weights is None:
             return loss, point_losses

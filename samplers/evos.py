@@ -108,6 +108,7 @@ def fitness_steps(total_steps: int, start: int, end: int) -> list:
 
 class EvosSampler(Sampler):
     name = "evos"
+    pointwise_loss = False  # fitness steps rank all N points; the Laplacian term needs the whole image
     modalities = ("image",)  # the Laplacian needs the image grid
     state_keys = ("order", "fitness_predictions", "fitness_count", "cfs_loss_count")
 

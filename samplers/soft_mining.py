@@ -56,6 +56,7 @@ class SoftMiningSampler(Sampler):
     name = "soft_mining"
     modalities = ("image",)
     needs_coord_grads = True
+    pointwise_loss = False  # the importance weights come from this step's predictions
     state_keys = ("positions", "drift", "ranking_loss", "langevin_steps", "redrawn_sobel", "redrawn_uniform")
 
     def __init__(self, cfg, n_points, total_steps, generator, signal=None):

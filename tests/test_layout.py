@@ -9,10 +9,11 @@ PACKAGES = ("models", "samplers", "utils", "benchmarks", "reproduce", "train_ima
 # Who may import whom (prefixes of module names); anything of the project not listed is forbidden.
 ALLOWED = {
     "utils.errors": (),
+    "utils.devices": (),
     "models": ("models", "utils.errors"),
     "samplers": ("samplers", "models", "utils.errors"),
-    "utils.tasks": ("utils.tasks", "utils.errors"),
-    "utils.engine": ("utils.engine", "utils.tasks", "models", "samplers", "utils.errors"),
+    "utils.tasks": ("utils.tasks", "utils.errors", "utils.devices"),
+    "utils.engine": ("utils.engine", "utils.tasks", "models", "samplers", "utils.errors", "utils.devices"),
     "utils.reproduce": ("utils.reproduce", "utils.engine", "utils.tasks", "utils.errors"),
 }
 # utils/reproduce/: a module imports only modules before it here.

@@ -73,7 +73,6 @@ RANGES = {
     "TRAIN_CONFIGS.iterations": (1, None, True, True),
     "TRAIN_CONFIGS.seed": (0, 2**32 - 1, True, True),
     "TRAIN_CONFIGS.eval_interval": (1, None, True, True),
-    "TRAIN_CONFIGS.forward_chunk": (0, None, True, True),
     "TRAIN_CONFIGS.num_threads": (0, None, True, True),
     "TRAIN_CONFIGS.lr": (0.0, None, False, True),
     "model_config.hidden_layers": (1, None, True, True),
@@ -147,6 +146,16 @@ def _value_range_check(value):
             and [float(v) for v in value] in ([0.0, 1.0], [-1.0, 1.0])):
         return None
     return "must be [0, 1] or [-1, 1]"
+
+
+def _chunk_check(value):
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return None
+    return "must be auto, 0 (one piece) or a number of points"
+
+
+register_check("TRAIN_CONFIGS.forward_chunk")(_chunk_check)
+register_check("TRAIN_CONFIGS.step_chunk")(_chunk_check)
 
 
 @register_check("TRAIN_CONFIGS.out_dir")
@@ -248,7 +257,7 @@ def _set(cfg: dict, schema: dict, section: str, key: str, value, origin: str):
         raise UserError(f"{section}.{key} ({origin}) must not be null; the default is {default!r}")
     if numeric and value is not None and not _is_number(value):
         raise UserError(f"{section}.{key}={value!r} ({origin}): expected a number")
-    if not _type_ok(default, value):
+    if f"{section}.{key}" not in CUSTOM_CHECKS and not _type_ok(default, value):  # custom checks know the types
         raise UserError(f"{section}.{key}={value!r} ({origin}): expected a {type(default).__name__} "
                         f"like the default {default!r}")
     if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):

@@ -21,6 +21,7 @@ import torch
 from models import build_model, count_parameters
 from samplers import build_sampler
 from utils.engine.config import dump_config
+from utils.devices import chunk_points
 from utils.engine.run_logger import RunLogger
 from utils.errors import UserError
 
@@ -100,7 +101,9 @@ class Run:
         self.cfg, self.task, self.run_dir, self.device = cfg, task, run_dir, device
         self.total_steps = int(train_cfg["iterations"])
         self.eval_interval = int(train_cfg["eval_interval"])
-        self.forward_chunk = int(train_cfg["forward_chunk"])
+        # 'auto' chunk sizes become numbers here, so that config.yaml records what the run used
+        train_cfg["forward_chunk"] = self.forward_chunk = chunk_points(train_cfg["forward_chunk"], device.type, "forward")
+        train_cfg["step_chunk"] = self.step_chunk = chunk_points(train_cfg["step_chunk"], device.type, "step")
         seed = int(train_cfg["seed"])
         if train_cfg.get("num_threads"):
             torch.set_num_threads(int(train_cfg["num_threads"]))

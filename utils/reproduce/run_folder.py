@@ -149,6 +149,8 @@ def changed_setting(task: str, run) -> str:
         new = wanted[key]
         if key.endswith("file_path") and isinstance(old, str) and isinstance(new, str):
             old, new = os.path.realpath(old), os.path.realpath(new)
+        if new == "auto" and key.endswith("_chunk") and isinstance(old, int):
+            continue  # the run recorded what 'auto' meant on its device
         if old != new:
             return f"{key}: {old!r} -> {new!r}"
     return None

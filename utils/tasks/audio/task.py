@@ -18,6 +18,7 @@ import torch
 from utils.tasks.audio.io import load_audio, write_wav
 from utils.tasks.audio.metrics import pesq_wb, si_snr, stoi
 from utils.tasks.base import Task, predict
+from utils.devices import chunk_points
 
 
 def time_grid(n_samples: int, time_range=(-5.0, 5.0)) -> torch.Tensor:
@@ -46,7 +47,7 @@ class AudioTask(Task):
         # amplitude a in [-1, 1] <-> target a * scale + offset (exact for the default [-1, 1])
         self.value_scale, self.value_offset = (hi - lo) / 2.0, (hi + lo) / 2.0
         self.device = device
-        self.forward_chunk = int(cfg["TRAIN_CONFIGS"]["forward_chunk"])
+        self.forward_chunk = chunk_points(cfg["TRAIN_CONFIGS"]["forward_chunk"], torch.device(device).type, "forward")
         self.coords = time_grid(len(self.wave), data["time_range"]).to(device)
         self.targets = (torch.from_numpy(self.wave).reshape(-1, 1) * self.value_scale + self.value_offset).to(device)
         self._reasons_said = set()  # why a metric is null, each said once per run

@@ -15,6 +15,7 @@ from utils.tasks.image.io import load_image
 from utils.tasks.image.lpips import LPIPS_MIN_SIDE, load_lpips, lpips_distance
 from utils.tasks.image.metrics import SSIM_MIN_SIDE, psnr, ssim
 from utils.tasks.base import Task, predict
+from utils.devices import chunk_points
 
 
 def snapshot_name(seconds: float) -> str:
@@ -44,7 +45,7 @@ class ImageTask(Task):
         lo, hi = (float(v) for v in data["value_range"])
         self.value_lo, self.value_hi = lo, hi
         self.device = device
-        self.forward_chunk = int(train["forward_chunk"])
+        self.forward_chunk = chunk_points(train["forward_chunk"], torch.device(device).type, "forward")
         self.coords = image_grid(self.height, self.width).to(device)
         values = torch.from_numpy(self.image.reshape(-1, self.out_features))
         self.targets = (values * (hi - lo) + lo).to(device)

@@ -45,6 +45,7 @@ from utils.tasks.sdf.geometry import (NormalProjectedDistance, evaluate_on_grid,
                                 near_surface_points, pseudonormal_signed_distance, sample_triangles, winding_inside)
 from utils.tasks.sdf.metrics import chamfer_distance, iou, surface_from_grid
 from utils.tasks.base import Task, predict
+from utils.devices import chunk_points
 
 CACHE_VERSION = 2          # bump when the way a cached array is computed changes
 POOL_SEED = 0              # the pool of training points is part of the data, fixed for every run
@@ -72,7 +73,7 @@ class SdfTask(Task):
         self.chamfer_samples = int(data["chamfer_samples"])
         self.cache_dir = data["cache_dir"]
         self.device = device
-        self.forward_chunk = int(train["forward_chunk"]) or (1 << 16)
+        self.forward_chunk = chunk_points(train["forward_chunk"], torch.device(device).type, "forward") or (1 << 16)
         self.log = log
         if self.pool_size < self.num_samples:
             raise UserError(f"DATASET_CONFIGS.pool_size={self.pool_size} is smaller than "
