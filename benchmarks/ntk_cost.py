@@ -6,7 +6,11 @@
 
 Per size it prints the best-of-R wall time (after a warm-up; the measurements are
 interleaved so that a noisy machine hits them alike) of:
-  full step     one training step on all N points (forward + backward + Adam), models/siren.py
+  full step     one training step on all N points (forward + backward + Adam), models/siren.py,
+                in one piece; "chunked": accumulated over chunks as the trainer does (step_chunk auto)
+  forward       a no-grad forward over all N points, in one piece / chunked (forward_chunk auto)
+  int step      INT's step: a no-grad forward over N, then the step on the top-B errors; one piece /
+                chunked
   ntk score     one NTK score, residual included, with the sampler's choice for that SIREN
                 (the hand-written passes of samplers/nint.py, automatic chunks)
   ntk unchunked the same in one chunk of all N points
@@ -15,10 +19,12 @@ interleaved so that a noisy machine hits them alike) of:
   user score    its NTK score by the generic path any nn.Module gets (samplers/nint.py,
                 reverse-over-reverse autograd)
   user jvp      the same with the plain torch.func VJP + JVP, which recomputes the primal (reference)
-  nint step     one NINT step after the NTK phase (p_ntk = 0: 30% top error + 70% random)
+  nint step     one NINT step after the NTK phase (p_ntk = 0: 30% top error + 70% random); one
+                piece / chunked
   floor         any error-driven 20% sampler's floor: a no-grad forward over N + a step on B
-and the ratios ntk score / full step (target <= 1.8), user score / user step (target <= 2.2)
-and nint step / floor (target <= 1.1), and the process's peak memory.
+and the ratios chunked / one piece (targets at 256x256 on a CPU: full step <= 0.7, int step
+<= 0.75), ntk score / full step (target <= 1.8), user score / user step (target <= 2.2) and
+nint step / floor (target <= 1.1), and the process's peak memory.
 """
 import argparse
 import math
@@ -37,6 +43,7 @@ from samplers.base import SelectionContext  # noqa: E402
 from samplers.nint import _func_vjp_jvp, ntk_scores_from_targets  # noqa: E402
 from utils.engine.config import load_config  # noqa: E402
 from utils.tasks.image import image_grid, load_image  # noqa: E402
+from utils.devices import chunk_points, chunk_slices  # noqa: E402
 from utils.engine.run import synchronize  # noqa: E402
 from utils.engine.trainer import optimization_step  # noqa: E402
 
@@ -105,8 +112,23 @@ def bench_size(size, args, device):
     B = sampler.batch_size(0)
     random_idx = torch.randperm(n)[:B].to(device)
 
-    def full_step():
+    step_chunk = chunk_points("auto", device.type, "step")
+    forward_chunk = chunk_points("auto", device.type, "forward")
+
+    def forward_all(chunk):
+        with torch.no_grad():
+            return torch.cat([model(coords[sl]) for sl in chunk_slices(n, chunk)])
+
+    def full_step():  # the plain step, in one piece
         optimization_step(model, optimizer, coords, targets)
+
+    def full_step_chunked():  # what the trainer does (TRAIN_CONFIGS.step_chunk: auto)
+        optimization_step(model, optimizer, coords, targets, chunk=step_chunk)
+
+    def int_step(chunks=(0, 0)):  # INT: a no-grad forward over N, the step on the top-B L1 errors
+        errors = (forward_all(chunks[0]) - targets).abs().sum(dim=1)
+        idx = errors.topk(B, sorted=False).indices
+        optimization_step(model, optimizer, coords[idx], targets[idx], chunk=chunks[1])
 
     def ntk_score():
         ntk_scores_from_targets(model, coords, targets)
@@ -123,10 +145,10 @@ def bench_size(size, args, device):
     def user_jvp():
         _func_vjp_jvp(user, coords, targets=targets, tangent="jvp")
 
-    def nint_step():  # exactly the trainer's per-step work
-        ctx = SelectionContext(0, 5000, model, coords, targets)
+    def nint_step(chunks=(0, 0)):  # exactly the trainer's per-step work (chunks: forward, step)
+        ctx = SelectionContext(0, 5000, model, coords, targets, forward_chunk=chunks[0])
         sel = sampler.choose(ctx, B)
-        optimization_step(model, optimizer, coords[sel.indices], targets[sel.indices])
+        optimization_step(model, optimizer, coords[sel.indices], targets[sel.indices], chunk=chunks[1])
 
     def floor():
         with torch.no_grad():
@@ -137,9 +159,13 @@ def bench_size(size, args, device):
         same = ntk_scores_from_targets(model, coords[:4096], targets[:4096])[0]
         generic = ntk_scores_from_targets(user, coords[:4096], targets[:4096])[0]
         agreement = ((generic - same).abs().max() / same.abs().max()).item()
-    cases = {"full step": full_step, "ntk score": ntk_score, "ntk unchunked": ntk_unchunked,
+    auto = (forward_chunk, step_chunk)
+    cases = {"full step": full_step, "full step chunked": full_step_chunked,
+             "forward": lambda: forward_all(0), "forward chunked": lambda: forward_all(forward_chunk),
+             "int step": int_step, "int step chunked": lambda: int_step(auto),
+             "ntk score": ntk_score, "ntk unchunked": ntk_unchunked,
              "user step": user_step, "user score": user_score, "user jvp": user_jvp,
-             "nint step": nint_step, "floor": floor}
+             "nint step": nint_step, "nint step chunked": lambda: nint_step(auto), "floor": floor}
     if args.memory_only:
         cases = {"ntk score": ntk_score}
     best = {k: float("inf") for k in cases}
@@ -151,8 +177,14 @@ def bench_size(size, args, device):
     print(f"\n{size}x{size} image, N = {n:,}, B = {B:,}, SIREN {args.layers}x{args.width}, device {device}, "
           f"{torch.get_num_threads()} threads, best of {args.repeats}")
     for name, t in best.items():
-        print(f"  {name:<12} {t * 1e3:10.1f} ms")
+        print(f"  {name:<18} {t * 1e3:10.1f} ms")
     if not args.memory_only:
+        print(f"  chunks (auto on {device.type}): forward {forward_chunk:,} points, step {step_chunk:,} points")
+        print(f"  ratio full step chunked / one piece  {best['full step chunked'] / best['full step']:.2f}  (target <= 0.7 at 256)")
+        print(f"  ratio forward chunked / one piece    {best['forward chunked'] / best['forward']:.2f}")
+        print(f"  ratio int step chunked / one piece   {best['int step chunked'] / best['int step']:.2f}  (target <= 0.75 at 256)")
+        print(f"  ratio nint step chunked / one piece  {best['nint step chunked'] / best['nint step']:.2f}")
+        print(f"  ratio ntk score / full step chunked  {best['ntk score'] / best['full step chunked']:.2f}")
         print(f"  ratio ntk score / full step   {best['ntk score'] / best['full step']:.2f}  (target <= 1.8)")
         print(f"  ratio ntk unchunked / step    {best['ntk unchunked'] / best['full step']:.2f}  (target <= 1.8)")
         print(f"  ratio user score / user step  {best['user score'] / best['user step']:.2f}  (target <= 2.2; generic path)")
