@@ -1,4 +1,4 @@
-"""Batch-size schedulers and sampling intervals shared by every sampler (SPEC.md 3-4).
+"""Batch-size schedulers and sampling intervals shared by every sampler (docs/methods.md, "INT, Standard, Uniform and the shared schedules").
 
 All functions are pure: step s counts from 0, total_steps S is the run's iteration budget.
 """

@@ -280,7 +280,7 @@ def explicit_ntk_scores(model, coords, residual):
 
 
 def vjp_jvp_scores(model, coords, residual):
-    """The matrix-free route of SPEC 6: v = J^T g by one VJP, w = J v by one JVP."""
+    """The matrix-free route of docs/methods.md (NINT): v = J^T g by one VJP, w = J v by one JVP."""
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = dict(model.named_buffers())
     outputs = lambda p: functional_call(model, (p, buffers), (coords,)).reshape(-1)
