@@ -311,6 +311,25 @@ def test_end_to_end_iou_rises_with_outputs(sphere_obj, cache_dir, tmp_path):
     assert transform["scale"] > 0 and len(transform["center"]) == 3
 
 
+def test_snapshot_mesh_at_a_training_time(sphere_obj, cache_dir, tmp_path):
+    from utils.tasks.sdf.io import read_ply, write_ply
+    args = sdf_overrides(sphere_obj, cache_dir, **{"TRAIN_CONFIGS.iterations": 20, "TRAIN_CONFIGS.lr": 1e-3,
+                                                   "TRAIN_CONFIGS.out_root": str(tmp_path), "TRAIN_CONFIGS.out_dir": "run",
+                                                   "TRAIN_CONFIGS.snapshot_seconds": "[1.0e9]"})
+    assert main("sdf", args) == 0  # 1e9 s never comes: no snapshot
+    assert not (tmp_path / "run" / "snapshots.json").exists()
+    cfg, task = make_task(sphere_obj, cache_dir)
+    sphere = SphereSDF(task)
+    name = task.save_snapshot(sphere, str(tmp_path), 3.0)
+    assert name == "reconstruction_at_3s.ply"
+    vertices, faces = read_ply(str(tmp_path / name))
+    radius = np.linalg.norm(vertices - sphere.centre.numpy(), axis=1)
+    assert len(faces) > 100 and abs(radius.mean() - sphere.radius) < 0.02  # the analytic sphere's surface
+    write_ply(str(tmp_path / "t.ply"), np.eye(3), np.array([[0, 1, 2]]))
+    v, f = read_ply(str(tmp_path / "t.ply"))
+    assert np.array_equal(v, np.eye(3)) and f.tolist() == [[0, 1, 2]]
+
+
 def test_interrupt_and_resume_match_an_uninterrupted_run(sphere_obj, cache_dir, tmp_path):
     cfg = load_config("sdf", None, sdf_overrides(sphere_obj, cache_dir, **{"TRAIN_CONFIGS.iterations": 20}))
     quiet = lambda *_: None  # noqa: E731

@@ -265,6 +265,16 @@ class SdfTask(Task):
         render_meshes([self._render_entry("prediction"), self._truth_entry()],
                       os.path.join(run_dir, "reconstruction.png"))
 
+    def save_snapshot(self, model, run_dir, seconds):
+        """reconstruction_at_<T>s.ply: the mesh after `seconds` of training (Fig. 7 compares at equal
+        time); None when the network has no surface yet."""
+        surface = surface_from_grid(self.predicted_grid(model))
+        if surface is None:
+            return None
+        name = f"reconstruction_at_{seconds:g}s.ply"
+        write_ply(os.path.join(run_dir, name), *surface)
+        return name
+
     def _render_entry(self, title):
         if self._last_surface is None:
             return (title, None, None)
