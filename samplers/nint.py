@@ -267,8 +267,11 @@ def ntk_scores_from_targets(model, coords, targets, chunk_size=None, method="aut
 # ----------------------------------------------------------------------------------------------
 
 def ntk_share(decay: str, xi: float, lam: float, alpha: int, call: int, step: int) -> float:
-    """p_ntk at a refresh call: 'release' = (1-xi) exp(floor(-lambda c/alpha)), 'paper' = (1-xi) exp(-lambda t/alpha)."""
+    """p_ntk at a refresh call: 'release' = (1-xi) exp(floor(-lambda c/alpha)), 'paper' = (1-xi) exp(-lambda t/alpha),
+    'none' = 1 - xi at every refresh (our ablation: the NTK stream is never switched off)."""
     share = round(1.0 - xi, 12)  # 0.3 for xi = 0.7, as the release writes it (not 0.30000000000000004)
+    if decay == "none":
+        return share
     if decay == "release":
         return share * math.exp(math.floor(-lam * call / alpha))
     return share * math.exp(-lam * step / alpha)

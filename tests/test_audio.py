@@ -234,6 +234,15 @@ def test_end_to_end_si_snr_rises_and_outputs(tmp_path, capsys):
     assert [r["si_snr"] for r in again] == [r["si_snr"] for r in rows[:2]]
 
 
+def test_snapshot_at_a_training_time_is_a_wav(tmp_path):
+    run_dir = _run(tmp_path, "snap", "TRAIN_CONFIGS.iterations=20", "TRAIN_CONFIGS.snapshot_seconds=[0, 1.0e9]")
+    index = json.load(open(os.path.join(run_dir, "snapshots.json")))
+    assert list(index) == ["0"] and index["0"]["step"] == 1 and index["0"]["file"] == "reconstruction_at_0s.wav"
+    snap, rate = sf.read(os.path.join(run_dir, "reconstruction_at_0s.wav"))
+    final, _ = sf.read(os.path.join(run_dir, "reconstruction.wav"))
+    assert rate == 16000 and snap.shape == final.shape == (4800,) and not np.array_equal(snap, final)
+
+
 def test_interrupt_and_resume(tmp_path):
     from utils.engine.trainer import Interrupted, train
     cfg = load_config("audio", None, BASE + TINY + [

@@ -18,7 +18,7 @@ ALLOWED = {
 }
 # utils/reproduce/: a module imports only modules before it here.
 REPRODUCE_ORDER = ("columns", "sweep", "run_folder", "local", "ray_backend", "execute", "collect",
-                   "table", "figures", "speedup")
+                   "table", "figures", "speedup", "claims")
 
 
 def python_files():

@@ -230,6 +230,19 @@ def test_paper_decay(problem):
     assert [len(streams[c - 1]["ntk"]) for c in (1, 9, 10, 20)] == [24, 24, 9, 3]
 
 
+def test_no_decay_keeps_the_ntk_stream(problem):
+    """nint.ntk_decay: none (our ablation): p_ntk = 1 - xi = 0.3 at every refresh, so the scores are
+    recomputed at calls 1, 10, 20, ... for the whole run and the stream keeps int(80 x 0.3) = 24
+    points; the error share 1 - 0.3 - 0.7 is 0, the rest (56) random."""
+    s = make_sampler("nint.ntk_decay=none")
+    streams = run_calls(s, problem, 75)
+    assert s.refresh_calls == [1, 10, 20, 30, 40, 50, 60, 70] and s.counts()["ntk_scores"] == 8
+    assert s.p_ntk == 0.3
+    for call in (1, 9, 10, 50, 60, 69, 70, 75):
+        st = streams[call - 1]
+        assert (len(st["ntk"]), len(st["error"]), len(st["random"])) == (24, 0, 56), call
+
+
 # -- the tail below the 1e-3 share, at the 512x512 batch B = 52,428 ---------------------------
 # (N = 104,856 with mt_ratio 0.5 gives that B at 40% of the cost of N = 262,144 with 0.2)
 

@@ -19,7 +19,7 @@ from utils.engine.cli import main
 from utils.engine.config import load_config
 from utils.errors import UserError
 from utils.tasks.sdf.geometry import near_surface_points, sample_triangles
-from utils.tasks.sdf.metrics import chamfer_distance, iou, surface_from_grid
+from utils.tasks.sdf.metrics import chamfer_distance, chamfer_distances, iou, surface_from_grid
 from utils.tasks.sdf import SdfTask
 from utils.engine.trainer import Interrupted, train
 
@@ -212,6 +212,25 @@ def test_chamfer_distance_of_a_known_offset(sphere_obj, cache_dir):
     assert abs(task.evaluate(SphereSDF(task, offset=0.02))["chamfer"] - 0.02) < 0.003
 
 
+def test_chamfer_sq_is_the_mean_squared_distance_both_ways(sphere_obj, cache_dir):
+    # By hand: a = {(0,0,0), (1,0,0)}, b = {(0,0,0.5)}. a -> b: 0.5 and sqrt(1.25); b -> a: 0.5.
+    a, b = np.array([[0.0, 0, 0], [1.0, 0, 0]]), np.array([[0.0, 0, 0.5]])
+    chamfer, chamfer_sq = chamfer_distances(a, b)
+    assert chamfer_sq == pytest.approx(0.5 * ((0.25 + 1.25) / 2 + 0.25))   # 0.5
+    assert chamfer == pytest.approx(0.5 * ((0.5 + 1.25 ** 0.5) / 2 + 0.5))  # the unsquared one
+    assert chamfer_distances(b, a) == pytest.approx((chamfer, chamfer_sq))  # symmetric
+    # Concentric spheres 0.03 apart: d^2 = 9e-4, and the task reports it beside `chamfer`.
+    rng = np.random.default_rng(0)
+    vertices, faces = icosphere(4)
+    inner = sample_triangles(vertices * 0.3, faces, 20000, rng)[0]
+    outer = sample_triangles(vertices * 0.33, faces, 20000, rng)[0]
+    assert chamfer_distances(inner, outer)[1] == pytest.approx(0.03 ** 2, rel=0.15)
+    _, task = make_task(sphere_obj, cache_dir, **{"DATASET_CONFIGS.render_resolution": 48,
+                                                  "DATASET_CONFIGS.chamfer_samples": 20000})
+    metrics = task.evaluate(SphereSDF(task, offset=0.02))
+    assert metrics["chamfer_sq"] == pytest.approx(0.02 ** 2, rel=0.35)
+
+
 def test_marching_cubes_faces_point_outwards():
     axis = np.linspace(-0.5, 0.5, 24)
     x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
@@ -292,6 +311,25 @@ def test_end_to_end_iou_rises_with_outputs(sphere_obj, cache_dir, tmp_path):
     assert transform["scale"] > 0 and len(transform["center"]) == 3
 
 
+def test_snapshot_mesh_at_a_training_time(sphere_obj, cache_dir, tmp_path):
+    from utils.tasks.sdf.io import read_ply, write_ply
+    args = sdf_overrides(sphere_obj, cache_dir, **{"TRAIN_CONFIGS.iterations": 20, "TRAIN_CONFIGS.lr": 1e-3,
+                                                   "TRAIN_CONFIGS.out_root": str(tmp_path), "TRAIN_CONFIGS.out_dir": "run",
+                                                   "TRAIN_CONFIGS.snapshot_seconds": "[1.0e9]"})
+    assert main("sdf", args) == 0  # 1e9 s never comes: no snapshot
+    assert not (tmp_path / "run" / "snapshots.json").exists()
+    cfg, task = make_task(sphere_obj, cache_dir)
+    sphere = SphereSDF(task)
+    name = task.save_snapshot(sphere, str(tmp_path), 3.0)
+    assert name == "reconstruction_at_3s.ply"
+    vertices, faces = read_ply(str(tmp_path / name))
+    radius = np.linalg.norm(vertices - sphere.centre.numpy(), axis=1)
+    assert len(faces) > 100 and abs(radius.mean() - sphere.radius) < 0.02  # the analytic sphere's surface
+    write_ply(str(tmp_path / "t.ply"), np.eye(3), np.array([[0, 1, 2]]))
+    v, f = read_ply(str(tmp_path / "t.ply"))
+    assert np.array_equal(v, np.eye(3)) and f.tolist() == [[0, 1, 2]]
+
+
 def test_interrupt_and_resume_match_an_uninterrupted_run(sphere_obj, cache_dir, tmp_path):
     cfg = load_config("sdf", None, sdf_overrides(sphere_obj, cache_dir, **{"TRAIN_CONFIGS.iterations": 20}))
     quiet = lambda *_: None  # noqa: E731
@@ -301,7 +339,7 @@ def test_interrupt_and_resume_match_an_uninterrupted_run(sphere_obj, cache_dir, 
     with pytest.raises(Interrupted):
         train(cfg, SdfTask(cfg, CPU, log=quiet), str(part), CPU, stop_at=15, log=quiet)
     train(cfg, SdfTask(cfg, CPU, log=quiet), str(part), CPU, resume=True, log=quiet)
-    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]  # noqa: E731
+    drop_time = lambda rows: [{k: v for k, v in r.items() if k not in ("train_seconds", "wall_seconds")} for r in rows]  # noqa: E731
     assert drop_time(read_rows(full)) == drop_time(read_rows(part))
 
 

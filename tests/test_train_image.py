@@ -34,7 +34,7 @@ def test_end_to_end_psnr_rises(tiny_image, tmp_path, strategy):
     assert summary["status"] == "completed" and summary["iterations"] == 30
     for key in ("best_psnr", "best_ssim", "best_lpips", "final_psnr", "train_seconds", "time_to", "iters_to"):
         assert key in summary
-    assert set(summary["time_to"]) == {"psnr_25", "psnr_30", "psnr_35", "ssim_0.8", "ssim_0.9", "lpips_0.2", "lpips_0.1"}
+    assert set(summary["time_to"]) == {"psnr_20", "psnr_25", "psnr_30", "psnr_35", "ssim_0.8", "ssim_0.9", "lpips_0.2", "lpips_0.1"}
     assert summary["best_lpips"] is None  # LPIPS off in tiny configs: null, never 0
     state = torch.load(os.path.join(run_dir, "model.pt"), weights_only=True)
     model = build_model(cfg["model_config"], 2, 3)
@@ -61,7 +61,7 @@ def test_lpips_recorded_when_available(tmp_path):
 
 
 def _metric_values(run_dir):
-    return [{k: v for k, v in r.items() if k != "train_seconds"} for r in read_metrics(run_dir)]
+    return [{k: v for k, v in r.items() if k not in ("train_seconds", "wall_seconds")} for r in read_metrics(run_dir)]
 
 
 def test_same_seed_same_metrics_different_seed_differs(tiny_image, tmp_path):
@@ -271,3 +271,39 @@ def test_wandb_logs_ground_truth_once(tiny_image, tmp_path, monkeypatch):
     run_tiny(cfg)
     assert logged[0] == (10, ["ground_truth", "reconstruction"])
     assert all("ground_truth" not in names for _, names in logged[1:]) and logged[-1][0] == 30
+
+
+def test_max_train_seconds_stops_evaluates_and_keeps_the_schedule(tiny_image, tmp_path, monkeypatch):
+    """With a clock that makes every training step last exactly 1 s, a 12.5 s limit ends the
+    30-iteration run after step 13: evaluated there, completed, the step scheduler still on
+    its 30-iteration stages."""
+    import types
+    import utils.engine.run as run_module
+    ticks = iter(range(10 ** 9))
+    monkeypatch.setattr(run_module, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform", "nint.batch_size_scheduler=step",
+                      "TRAIN_CONFIGS.max_train_seconds=12.5")
+    summary, run_dir = run_tiny(cfg)
+    rows = read_metrics(run_dir)
+    assert [int(r["step"]) for r in rows] == [10, 13]  # the usual evaluation, then the last step
+    assert [float(r["train_seconds"]) for r in rows] == [10.0, 13.0]
+    assert summary["status"] == "completed" and summary["iterations"] == 13
+    assert summary["stopped_by"] == "max_train_seconds" and summary["train_seconds"] == 13.0
+    # Step 12 (0-based) of 30 with 10 stages of 3 steps: ratio 0.2 + 4 x 0.08 = 0.52 -> int(532.48);
+    # a 13-iteration schedule would have been at 0.92 (942 points).
+    assert int(rows[-1]["batch_size"]) == 532
+    assert all(float(r["wall_seconds"]) >= float(r["train_seconds"]) for r in rows)
+    assert os.path.isfile(os.path.join(run_dir, "reconstruction.png"))
+    with pytest.raises(UserError, match="max_train_seconds"):
+        tiny_config(tiny_image, tmp_path, "TRAIN_CONFIGS.max_train_seconds=-1")
+
+
+def test_wall_seconds_beside_train_seconds(tiny_image, tmp_path):
+    """wall_seconds: the loop's elapsed time, evaluation included, so never below the training clock."""
+    cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform")
+    summary, run_dir = run_tiny(cfg)
+    rows = read_metrics(run_dir)
+    walls = [float(r["wall_seconds"]) for r in rows]
+    assert walls == sorted(walls) and all(w >= float(r["train_seconds"]) for w, r in zip(walls, rows))
+    assert summary["wall_seconds"] >= walls[-1] >= summary["train_seconds"] + summary["eval_seconds"] * 0.5
+    assert summary["stopped_by"] == "iterations" and summary["iterations"] == 30

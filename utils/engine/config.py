@@ -44,7 +44,7 @@ CHOICES = {
     "model_config.name": _models,
     "nint.batch_size_scheduler": _schedulers,
     "nint.sample_interval": _intervals,
-    "nint.ntk_decay": lambda: ("release", "paper"),
+    "nint.ntk_decay": lambda: ("release", "paper", "none"),  # none: our ablation (docs/methods.md, NINT)
     "nint.top_k": lambda: (0, 1),
     "model_config.bias_init": lambda: ("release", "pytorch"),  # SIREN's bias range (models/siren.py)
     "TRAIN_CONFIGS.device": lambda: ("auto", "cpu", "cuda"),
@@ -73,6 +73,7 @@ RANGES = {
     "TRAIN_CONFIGS.iterations": (1, None, True, True),
     "TRAIN_CONFIGS.seed": (0, 2**32 - 1, True, True),
     "TRAIN_CONFIGS.eval_interval": (1, None, True, True),
+    "TRAIN_CONFIGS.max_train_seconds": (0.0, None, True, True),
     "TRAIN_CONFIGS.num_threads": (0, None, True, True),
     "TRAIN_CONFIGS.lr": (0.0, None, False, True),
     "model_config.hidden_layers": (1, None, True, True),

@@ -8,7 +8,13 @@ The loop itself is utils/engine/trainer.py.
 
 Time accounting (`Clock`): `train_seconds` sums sampling + update per step, with the
 device synchronized before each clock read; evaluation, logging, snapshots and
-checkpoints run off the clock and are summed in `eval_seconds`.
+checkpoints run off the clock and are summed in `eval_seconds`. `wall_seconds` is the
+loop's elapsed wall time, evaluation and everything else included (the clock the NINT
+release reported), summed over the segments of a resumed run.
+
+TRAIN_CONFIGS.max_train_seconds > 0 ends training at the first step whose training
+clock has passed it: that step is evaluated and the run completes there (summary.json's
+`iterations` is that step, `stopped_by` says why); `iterations` still sets the schedules.
 """
 import json
 import os
@@ -70,6 +76,18 @@ class Clock:
         self.device = device
         self.train_seconds = 0.0
         self.eval_seconds = 0.0
+        self.wall_before = 0.0       # wall seconds of the earlier segments of a resumed run
+        self._wall_start = None
+
+    def start_wall(self):
+        """The training loop starts (or resumes) now."""
+        self._wall_start = time.perf_counter()
+
+    @property
+    def wall_seconds(self) -> float:
+        """The loop's elapsed wall time so far, evaluation and everything else included."""
+        running = time.perf_counter() - self._wall_start if self._wall_start is not None else 0.0
+        return self.wall_before + running
 
     @contextmanager
     def training(self):
@@ -100,6 +118,7 @@ class Run:
         train_cfg, model_cfg = cfg["TRAIN_CONFIGS"], cfg["model_config"]
         self.cfg, self.task, self.run_dir, self.device = cfg, task, run_dir, device
         self.total_steps = int(train_cfg["iterations"])
+        self.max_train_seconds = float(train_cfg.get("max_train_seconds") or 0.0)
         self.eval_interval = int(train_cfg["eval_interval"])
         # 'auto' chunk sizes become numbers here, so that config.yaml records what the run used
         train_cfg["forward_chunk"] = self.forward_chunk = chunk_points(train_cfg["forward_chunk"], device.type, "forward")
@@ -146,9 +165,13 @@ class Run:
                                         if not resume or t > self.clock.train_seconds)
 
     # -- between steps ----------------------------------------------------------------
+    def out_of_time(self) -> bool:
+        """TRAIN_CONFIGS.max_train_seconds > 0 and the training clock has passed it."""
+        return 0.0 < self.max_train_seconds <= self.clock.train_seconds
+
     def evaluation_due(self, done: int) -> bool:
-        """Every eval_interval steps and after the last one."""
-        return done % self.eval_interval == 0 or done == self.total_steps
+        """Every eval_interval steps, after the last one, and at the step that runs out of time."""
+        return done % self.eval_interval == 0 or done == self.total_steps or self.out_of_time()
 
     def evaluate(self, done: int) -> dict:
         """The task's metrics of the model after `done` steps (and its per-evaluation files)."""
@@ -158,7 +181,8 @@ class Run:
 
     def log(self, done: int, metrics: dict, loss: float, batch_size: int):
         """One metrics.csv row; the metrics (and, when due, media) to wandb; the progress bar's metric."""
-        self.logger.log({"step": done, "train_seconds": round(self.clock.train_seconds, 4), **metrics,
+        self.logger.log({"step": done, "train_seconds": round(self.clock.train_seconds, 4),
+                         "wall_seconds": round(self.clock.wall_seconds, 4), **metrics,
                          "batch_size": int(batch_size), "loss": loss})
         self.last_metric = metrics.get(self.task.progress_metric)
         if self.wandb is not None:
@@ -207,7 +231,8 @@ class Run:
                  "lr_scheduler": self.lr_scheduler.state_dict(),
                  "sampler": self.sampler.state_dict(), "logger": self.logger.state_dict(),
                  "torch_rng": torch.get_rng_state(), "step": step,
-                 "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds}
+                 "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds,
+                 "wall_seconds": self.clock.wall_seconds}
         torch.save(state, self.checkpoint_path + ".tmp")
         os.replace(self.checkpoint_path + ".tmp", self.checkpoint_path)
 
@@ -222,22 +247,26 @@ class Run:
         torch.set_rng_state(ckpt["torch_rng"])
         self.step = ckpt["step"]
         self.clock.train_seconds, self.clock.eval_seconds = ckpt["train_seconds"], ckpt["eval_seconds"]
+        self.clock.wall_before = ckpt.get("wall_seconds", 0.0)  # checkpoints from before wall_seconds: 0
 
     def write_summary(self, status: str, step: int) -> dict:
         """summary.json with `status` (completed | interrupted | diverged) after `step` steps."""
         cfg, model_cfg = self.cfg, self.cfg["model_config"]
         return self.logger.write_summary({
             "status": status, "iterations": step, "train_seconds": self.clock.train_seconds,
-            "eval_seconds": self.clock.eval_seconds, "parameters": self.n_params, "device": str(self.device),
+            "eval_seconds": self.clock.eval_seconds, "wall_seconds": self.clock.wall_seconds,
+            "stopped_by": "max_train_seconds" if step < self.total_steps and self.out_of_time() else "iterations",
+            "parameters": self.n_params, "device": str(self.device),
             "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],
             "signal": self.task.describe(), "sampler": self.sampler.counts(), "time_accounting": TIME_ACCOUNTING})
 
-    def finish(self) -> dict:
-        """model.pt (the plain state dict), the task's outputs, the sampler's figures, summary.json."""
+    def finish(self, step: int = None) -> dict:
+        """model.pt (the plain state dict), the task's outputs, the sampler's figures, summary.json;
+        `step`: the steps run (fewer than `iterations` when max_train_seconds stopped the run)."""
         torch.save(self.model.state_dict(), os.path.join(self.run_dir, "model.pt"))
         self.task.save_outputs(self.model, self.run_dir)
         self.sampler.save_figures(self.run_dir)
-        summary = self.write_summary("completed", self.total_steps)
+        summary = self.write_summary("completed", self.total_steps if step is None else step)
         if self.wandb is not None:
             self.wandb.finish()
         return summary

@@ -1,8 +1,9 @@
 """Per-run outputs: a fresh run folder, metrics.csv, summary.json and time-to-threshold.
 
 Times are training seconds: sampling + update with the device synchronized
-before each clock read; evaluation is excluded (the NINT release timed the
-whole loop, evaluation included).
+before each clock read; evaluation is excluded. Beside them, metrics.csv's
+`wall_seconds` is the loop's elapsed wall time, evaluation included (the NINT
+release timed the whole loop that way).
 """
 import csv
 import json
@@ -40,7 +41,7 @@ class RunLogger:
         self.metrics = metrics          # name -> higher is better
         self.thresholds = thresholds    # name -> tuple of thresholds
         self.rows = []
-        self.columns = ["step", "train_seconds"] + list(metrics) + ["batch_size", "loss"]
+        self.columns = ["step", "train_seconds", "wall_seconds"] + list(metrics) + ["batch_size", "loss"]
 
     def log(self, row: dict):
         self.rows.append(row)

@@ -97,7 +97,8 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
     """
     run = Run(cfg, task, run_dir, device, resume, log)
     model, optimizer, sampler, clock, S = run.model, run.optimizer, run.sampler, run.clock, run.total_steps
-    step = run.step
+    step = done = run.step
+    clock.start_wall()
     with _InterruptFlag() as interrupt:
         try:
             for step in range(run.step, S):
@@ -119,6 +120,8 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                         run.log(done, metrics, loss, len(x))
                         run.save_checkpoint(done)
                 run.show_progress()
+                if run.out_of_time():  # TRAIN_CONFIGS.max_train_seconds: evaluated above, done
+                    break
         except Interrupted:
             run.save_checkpoint(step)
             run.write_summary("interrupted", step)
@@ -128,4 +131,4 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
             raise
         finally:
             run.close_progress()
-    return run.finish()
+    return run.finish(done)

@@ -10,10 +10,12 @@
     collect.py       a sweep's results gathered for the reports
     table.py         the Markdown/CSV table beside the paper's numbers
     figures.py       metric curves, reconstruction grid, network-size plot, selection maps
-    speedup.py       the speed-up benchmark's report
+    speedup.py       the speed-up benchmark's report: time, iterations, per-iteration cost,
+                     a recommendation; the release's clock with --release-clock
+    claims.py        the paper's claims checked against the paper's numbers and ours
 
 Imports go one way: a module imports only modules listed above it. columns and
 run_folder import none of the others; execute imports the two backends, which know
-nothing of each other; the reports (table, figures, speedup) read collect and columns
-and never each other or the backends.
+nothing of each other; the reports (table, figures, speedup, claims) read collect and
+columns (claims also reads sweep files) and never each other or the backends.
 """

@@ -1,12 +1,13 @@
 """A sweep's results, gathered once for every report (tables, figures, the speed-up report).
 
 `collect` reads each run folder, marks runs made with other settings than the sweep's
-now as stale, and gives each run name its per-column (mean, std, n reached, n completed).
+now as stale, and gives each run name its per-column (mean, std, n reached, n completed)
+and, per column, how many completed runs ended training before an at_seconds column's time.
 """
 import math
 import os
 
-from utils.reproduce.columns import column_value
+from utils.reproduce.columns import column_value, ended_before
 from utils.reproduce.run_folder import RunResult, changed_setting, read_run
 
 TIME_ACCOUNTING = ("Time accounting: training seconds only (sampling + update, with the device synchronized "
@@ -34,8 +35,9 @@ def collect(sweep) -> list:
     for entry in by_name.values():
         done = [res for _, res in entry["results"] if res.status == "completed"]
         entry["n_total"], entry["n_completed"] = len(entry["results"]), len(done)
-        entry["values"] = {}
+        entry["values"], entry["ended_before"] = {}, {}
         for spec in sweep.columns:
+            entry["ended_before"][spec["id"]] = sum(ended_before(spec, res) for res in done)
             values = [column_value(spec, res) for res in done]
             reached = [float(v) for v in values if v is not None and math.isfinite(float(v))]
             mean = sum(reached) / len(reached) if reached else None

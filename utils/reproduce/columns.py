@@ -5,23 +5,26 @@ A column is one number read from a run folder. The kinds (one per column):
     {metric: psnr, at_step: 1000}      the metric at that evaluation step (metrics.csv;
                                        the last evaluation at or before it)
     {metric: si_snr, at_seconds: 3}    the metric at the last evaluation within that many
-                                       training seconds (the final one if training ended sooner)
+                                       training seconds; none when training ended sooner (the
+                                       run did not train that long)
     {best: psnr}, {final: psnr}        summary.json's best_* / final_*
     {time_to: psnr_30}                 training seconds to reach the threshold (summary.json)
     {iters_to: psnr_30}                iterations to reach it
     {summary: parameters}              any number in summary.json
 
 Optional keys: id (what `paper:` and preset adjustments refer to; a default is made
-from the spec), header, fmt (Python format spec, e.g. '.2f').
+from the spec), header, fmt (Python format spec, e.g. '.2f'), scale (a factor the value is
+multiplied by before it is printed, e.g. 1000 for a column in units of 1e-3; the paper's
+number stands in the printed units).
 """
 from utils.errors import UserError
 
 KINDS = ("metric", "best", "final", "time_to", "iters_to", "summary")
-COLUMN_KEYS = KINDS + ("at_step", "at_seconds", "id", "header", "fmt")
+COLUMN_KEYS = KINDS + ("at_step", "at_seconds", "id", "header", "fmt", "scale")
 PRETTY = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "si_snr": "SI-SNR", "stoi": "STOI",
-          "pesq": "PESQ", "iou": "IoU", "chamfer": "Chamfer"}
+          "pesq": "PESQ", "iou": "IoU", "chamfer": "Chamfer", "chamfer_sq": "Chamfer (mean sq.)"}
 DEFAULT_FMT = {"psnr": ".2f", "si_snr": ".2f", "pesq": ".2f", "ssim": ".4f", "lpips": ".4f",
-               "stoi": ".4f", "iou": ".4f", "chamfer": ".5f"}
+               "stoi": ".4f", "iou": ".4f", "chamfer": ".5f", "chamfer_sq": ".3g"}
 
 
 def _pretty_threshold(key: str) -> str:
@@ -32,6 +35,9 @@ def _pretty_threshold(key: str) -> str:
 def column_kind(spec: dict) -> str:
     """Which of KINDS the column spec is; ValueError unless it is exactly one (and well formed)."""
     kinds = [k for k in KINDS if k in spec]
+    scale = spec.get("scale", 1)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
+        raise ValueError(f"column {spec}: 'scale' must be a positive number")
     if len(kinds) != 1:
         raise ValueError(f"column {spec}: give exactly one of {', '.join(KINDS)}")
     kind = kinds[0]
@@ -58,6 +64,8 @@ def _defaults(spec: dict) -> dict:
         cid, header, fmt = f"iters_to_{value}", f"it to {_pretty_threshold(value)}", ".0f"
     else:
         cid, header, fmt = str(value), str(value), ",.6g"
+    if spec.get("scale", 1) != 1:
+        header += f" (x{spec['scale']:g})"
     return {"id": cid, "header": header, "fmt": fmt}
 
 
@@ -94,8 +102,26 @@ def resolve_columns(columns, adjustments, where: str) -> list:
         raise UserError(f"{where}: {e}") from None
 
 
+def ended_before(spec: dict, result) -> bool:
+    """True for an at_seconds column of a run whose training ended before that many seconds:
+    the run has no value there (it did not train that long), whatever it reached at its end."""
+    if column_kind(spec) != "metric" or "at_seconds" not in spec:
+        return False
+    trained = (result.summary or {}).get("train_seconds")
+    return isinstance(trained, (int, float)) and trained < spec["at_seconds"]
+
+
 def column_value(spec: dict, result) -> float:
-    """One cell's number from a RunResult; None when not available (threshold not reached, run too short)."""
+    """One cell's number from a RunResult, times the column's scale; None when not available
+    (threshold not reached, run too short, training ended before an at_seconds column)."""
+    value = _raw_value(spec, result)
+    scale = spec.get("scale", 1)
+    if scale != 1 and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value * scale
+    return value
+
+
+def _raw_value(spec: dict, result):
     summary, rows = result.summary or {}, result.rows
     kind = column_kind(spec)
     if kind == "metric":
@@ -106,6 +132,8 @@ def column_value(spec: dict, result) -> float:
                 return None
             within = [r for r in rows if r.get("step") is not None and r["step"] <= target]
         else:
+            if ended_before(spec, result):
+                return None
             within = [r for r in rows if r.get("train_seconds") is not None and r["train_seconds"] <= spec["at_seconds"]]
         return within[-1].get(name) if within else None
     if kind in ("best", "final"):

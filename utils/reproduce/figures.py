@@ -1,13 +1,16 @@
 """Figures beside a reproduction table (matplotlib, Agg), written as results/<stem>_*.png.
 
     curves           every metric against training seconds and against iterations, one line
-                     per run (the paper's Fig. 4); over several signals, the mean curve
-    reconstructions  ground truth and each run's reconstruction with a zoomed crop
-                     (Fig. 3 / Fig. 8; images only) after the same training time: the
-                     snapshot TRAIN_CONFIGS.snapshot_seconds saved (the smallest time any run
-                     has; a run that finished training sooner shows its final result). Runs
-                     without snapshots show their final reconstruction, titled with the
-                     seconds it took
+                     per run (the paper's Fig. 4), each run its own colour and line style;
+                     over several signals, the mean curve
+    reconstructions  each run's reconstruction after the same training time: the snapshot
+                     TRAIN_CONFIGS.snapshot_seconds saved (the smallest time asked for; a run
+                     that finished training sooner shows its final result). Runs without
+                     snapshots show their final reconstruction, titled with the seconds it
+                     took. Images: ground truth and every run with a zoomed crop, one pair of
+                     rows per signal (Fig. 3 / Fig. 8). Audio: waveform and mel spectrogram
+                     of the target and every run, first signal (Fig. 6). SDF: the ground
+                     truth and every run's mesh, first signal (Fig. 7)
     network_size     each column against the parameter count, one line per `tags.strategy`
                      (Fig. 5)
     selection_maps   NINT's selection_maps.png of each run, copied into <stem>_selection_maps/
@@ -20,7 +23,21 @@ import numpy as np
 from utils.reproduce.collect import collect
 from utils.reproduce.columns import PRETTY
 
-NOT_METRICS = ("step", "train_seconds", "batch_size", "loss")
+NOT_METRICS = ("step", "train_seconds", "wall_seconds", "batch_size", "loss")
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def line_styles(n: int) -> list:
+    """n (colour, line style) pairs, all different for up to 40 lines: ten colours drawn solid
+    for up to ten lines; beyond that twenty colours (tab20's strong shades, then its light
+    ones), the second ten dashed, and the line styles cycling every further ten."""
+    import matplotlib
+    if n <= 10:
+        palette = list(matplotlib.colormaps["tab10"].colors)
+    else:
+        tab20 = list(matplotlib.colormaps["tab20"].colors)
+        palette = tab20[0::2] + tab20[1::2]
+    return [(palette[i % len(palette)], LINE_STYLES[(i // 10) % len(LINE_STYLES)]) for i in range(n)]
 
 
 def _pyplot():
@@ -61,12 +78,13 @@ def plot_curves(sweep, entries, path: str) -> str:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(len(metrics), 2, figsize=(10, 3.2 * len(metrics)), squeeze=False)
+    styles = line_styles(len(completed))
     for row, metric in enumerate(metrics):
-        for label, results in completed:
+        for (label, results), (colour, style) in zip(completed, styles):
             steps, seconds, values = _mean_curve(results, metric)
             if values:
-                axes[row][0].plot(seconds, values, label=label)
-                axes[row][1].plot(steps, values, label=label)
+                axes[row][0].plot(seconds, values, label=label, color=colour, linestyle=style)
+                axes[row][1].plot(steps, values, label=label, color=colour, linestyle=style)
         name = PRETTY.get(metric, metric)
         axes[row][0].set_xlabel("training seconds (evaluation excluded)")
         axes[row][1].set_xlabel("iterations")
@@ -119,14 +137,15 @@ def _snapshots(folder: str) -> dict:
         return {}
 
 
-def _panel(label, run, res, at_seconds):
-    """(title, picture path or None) of one run for the figure, or None when the run has no
-    result to show. None as the picture: the run trained past `at_seconds` but saved no
-    snapshot there (the panel says so rather than disappearing)."""
+def _panel(label, run, res, at_seconds, final_name="reconstruction.png"):
+    """(title, file path or None) of one run for the figure, or None when the run has no
+    result to show. None as the file: the run trained past `at_seconds` but saved no
+    snapshot there (the panel says so rather than disappearing). final_name: the task's
+    final reconstruction (reconstruction.png / .wav / .ply)."""
     if res.status != "completed":  # failed, stale, interrupted or not run: not comparable
         return None
     summary = res.summary or {}
-    final = os.path.join(run.folder, "reconstruction.png")
+    final = os.path.join(run.folder, final_name)
     if at_seconds is not None:
         snap = _snapshots(run.folder).get(at_seconds)
         if snap and os.path.isfile(os.path.join(run.folder, snap["file"])):
@@ -153,54 +172,179 @@ def _snapshot_time(sweep, runs) -> float:
     return saved[0] if saved else None
 
 
+def _by_signal(entries) -> list:
+    """[(signal, [(label, run, result), ...]), ...]: each entry's first result per signal, in the
+    sweep's order of signals (one group when the sweep has no signal list)."""
+    groups = {}
+    for e in entries:
+        seen = set()
+        for run, res in e["results"]:
+            if run.signal in seen:  # a later repeat of the same signal
+                continue
+            seen.add(run.signal)
+            groups.setdefault(run.signal, []).append((e["label"], run, res))
+    return list(groups.items())
+
+
+def _panels(sweep, runs, final_name):
+    """(at_seconds, [(run, title, file or None), ...]) of the runs [(label, run, result)]."""
+    at_seconds = _snapshot_time(sweep, [run for _, run, _ in runs])
+    panels = []
+    for label, run, res in runs:
+        panel = _panel(label, run, res, at_seconds, final_name)
+        if panel:
+            panels.append((run, *panel))
+    return at_seconds, panels
+
+
+def _when(at_seconds) -> str:
+    return (f"after {at_seconds:g} s of training (step and exact seconds in each title)" if at_seconds is not None
+            else "final reconstructions (training seconds in each title)")
+
+
 def plot_reconstructions(sweep, entries, path: str) -> str:
-    """First signal only: ground truth + one column per run, full image above its zoomed crop,
+    """The sweep's task's reconstruction figure (images, audio or SDF meshes)."""
+    if sweep.task == "audio":
+        return plot_audio_reconstructions(sweep, entries, path)
+    if sweep.task == "sdf":
+        return plot_mesh_reconstructions(sweep, entries, path)
+    return plot_image_reconstructions(sweep, entries, path)
+
+
+def plot_image_reconstructions(sweep, entries, path: str) -> str:
+    """Per signal: ground truth + one column per run, full image above its zoomed crop,
     after the same training time when the runs saved snapshots (else their final result).
     Each title's PSNR is of the saved 8-bit picture, so it can differ from the table's in the
     second decimal."""
     import imageio.v3 as iio
     from utils.tasks.image.metrics import psnr
-    first_signal_runs = [(e["label"], *e["results"][0]) for e in entries]
-    at_seconds = _snapshot_time(sweep, [run for _, run, _ in first_signal_runs])
-    panels = []
-    for label, run, res in first_signal_runs:
-        panel = _panel(label, run, res, at_seconds)
-        if panel:
-            panels.append((run, *panel))
-    if not any(picture for _, _, picture in panels):
+    groups = []
+    for signal, runs in _by_signal(entries):
+        at_seconds, panels = _panels(sweep, runs, "reconstruction.png")
+        if any(picture for _, _, picture in panels):
+            groups.append((signal, at_seconds, panels))
+    if not groups:
         return None
-    truth = _ground_truth(next(run for run, _, picture in panels if picture).folder)
-    r, c, size = _detail_box(truth)
     plt = _pyplot()
-    cols = len(panels) + 1
-    fig, axes = plt.subplots(2, cols, figsize=(2.4 * cols, 5.0), squeeze=False)
+    cols = max(len(panels) for _, _, panels in groups) + 1
+    fig, axes = plt.subplots(2 * len(groups), cols, figsize=(2.4 * cols, 2.5 * 2 * len(groups)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for g, (signal, at_seconds, panels) in enumerate(groups):
+        truth = _ground_truth(next(run for run, _, picture in panels if picture).folder)
+        r, c, size = _detail_box(truth)
+        top, bottom = axes[2 * g], axes[2 * g + 1]
 
-    def show(col, picture, title):
-        for ax in (axes[0][col], axes[1][col]):
-            ax.axis("off")
-        axes[0][col].set_title(title, fontsize=7)
-        if picture is None:
-            return
-        picture = picture if picture.ndim == 3 and picture.shape[-1] == 3 else np.repeat(
-            picture.reshape(picture.shape[0], picture.shape[1], -1)[..., :1], 3, axis=-1)
-        axes[0][col].imshow(picture)
-        axes[0][col].add_patch(plt.Rectangle((c, r), size, size, fill=False, edgecolor="red", linewidth=1))
-        axes[1][col].imshow(picture[r:r + size, c:c + size], interpolation="nearest")
+        def show(col, picture, title):
+            top[col].set_title(title, fontsize=7)
+            if picture is None:
+                return
+            picture = picture if picture.ndim == 3 and picture.shape[-1] == 3 else np.repeat(
+                picture.reshape(picture.shape[0], picture.shape[1], -1)[..., :1], 3, axis=-1)
+            top[col].imshow(picture)
+            top[col].add_patch(plt.Rectangle((c, r), size, size, fill=False, edgecolor="red", linewidth=1))
+            bottom[col].imshow(picture[r:r + size, c:c + size], interpolation="nearest")
 
-    show(0, truth, "ground truth")
-    for i, (_, title, picture_path) in enumerate(panels, start=1):
-        if picture_path is None:
-            show(i, None, title)
-            continue
-        picture = np.asarray(iio.imread(picture_path)).astype(np.float32) / 255.0
-        value = psnr(picture.reshape(truth.shape), truth)
-        show(i, picture, f"{title}, {value:.2f} dB")
-    when = (f"after {at_seconds:g} s of training (step and exact seconds in each title)" if at_seconds is not None
-            else "final reconstructions (training seconds in each title)")
-    fig.suptitle(f"{sweep.table} ({sweep.preset}): {when}; PSNR of the saved 8-bit pictures; "
-                 f"bottom: the red crop", fontsize=9)
+        name = os.path.basename(signal) if signal and len(groups) > 1 else None
+        show(0, truth, "ground truth" + (f"\n{name}" if name else ""))
+        for i, (_, title, picture_path) in enumerate(panels, start=1):
+            if picture_path is None:
+                show(i, None, title)
+                continue
+            picture = np.asarray(iio.imread(picture_path)).astype(np.float32) / 255.0
+            value = psnr(picture.reshape(truth.shape), truth)
+            show(i, picture, f"{title}, {value:.2f} dB")
+    rows = f" (one pair of rows per signal, {len(groups)} signals)" if len(groups) > 1 else ""
+    fig.suptitle(f"{sweep.table} ({sweep.preset}): {_when(groups[0][1])}; PSNR of the saved 8-bit pictures; "
+                 f"below each: the red crop{rows}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def plot_audio_reconstructions(sweep, entries, path: str) -> str:
+    """First signal: one row per run (the target first), its waveform and its mel spectrogram
+    (the paper's Fig. 6), after the same training time when the runs saved snapshots."""
+    import soundfile as sf
+    from utils.tasks.audio.plots import mel_spectrogram_db
+    groups = _by_signal(entries)
+    if not groups:
+        return None
+    at_seconds, panels = _panels(sweep, groups[0][1], "reconstruction.wav")
+    panels = [p for p in panels if p[2] is None or os.path.isfile(p[2])]
+    target = next((os.path.join(run.folder, "target.wav") for run, _, f in panels
+                   if os.path.isfile(os.path.join(run.folder, "target.wav"))), None)
+    if target is None or not any(f for _, _, f in panels):
+        return None
+    truth, rate = sf.read(target, dtype="float32")
+    rows = [("target", truth)] + [(title, sf.read(f, dtype="float32")[0] if f else None) for _, title, f in panels]
+    specs = [mel_spectrogram_db(w, rate)[0] if w is not None else None for _, w in rows]
+    vmax = max(s.max() for s in specs if s is not None)
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(rows), 2, figsize=(11, 1.6 * len(rows)), squeeze=False, sharex=True)
+    limit = 1.05 * max(float(np.abs(truth).max()), 1e-3)
+    for (title, wave), spec, (ax_wave, ax_spec) in zip(rows, specs, axes):
+        ax_wave.set_ylabel(title, fontsize=7, rotation=0, ha="right", va="center")
+        ax_wave.set_yticks([])
+        ax_spec.set_yticks([])
+        if wave is None:
+            ax_wave.text(0.5, 0.5, "no snapshot", transform=ax_wave.transAxes, ha="center")
+            continue
+        ax_wave.plot(np.arange(len(wave)) / rate, wave, linewidth=0.3)
+        ax_wave.set_ylim(-limit, limit)
+        ax_spec.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=vmax - 80.0, vmax=vmax,
+                       extent=(0.0, len(wave) / rate, 0.0, spec.shape[0]), interpolation="nearest")
+    axes[-1][0].set_xlabel("time (s)")
+    axes[-1][1].set_xlabel("time (s)")
+    axes[0][0].set_title("waveform", fontsize=8)
+    axes[0][1].set_title("mel spectrogram (0-8 kHz, mel scale; dB, 80 dB range)", fontsize=8)
+    fig.suptitle(f"{sweep.table} ({sweep.preset}): {_when(at_seconds)}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_mesh_reconstructions(sweep, entries, path: str) -> str:
+    """First signal: the ground truth and every run's mesh (the paper's Fig. 7), after the same
+    training time when the runs saved snapshots. The ground truth is the right half of a run's
+    reconstruction.png (the same renderer and view), so the shape is not rendered again."""
+    import imageio.v3 as iio
+    from utils.tasks.sdf.io import read_ply
+    from utils.tasks.sdf.render import render_meshes
+    groups = _by_signal(entries)
+    if not groups:
+        return None
+    at_seconds, panels = _panels(sweep, groups[0][1], "reconstruction.ply")
+    pictures = []
+    for run, title, mesh in panels:
+        if mesh is None or not os.path.isfile(mesh):
+            pictures.append((title, None))
+            continue
+        pictures.append((title, render_meshes([("", *read_ply(mesh))], size_inches=3.0)))
+    if not any(p is not None for _, p in pictures):
+        return None
+    truth = next((os.path.join(run.folder, "reconstruction.png") for run, _, _ in panels
+                  if os.path.isfile(os.path.join(run.folder, "reconstruction.png"))), None)
+    if truth is not None:
+        both = np.asarray(iio.imread(truth))[..., :3]
+        pictures.insert(0, ("ground truth", both[:, both.shape[1] // 2:]))
+    plt = _pyplot()
+    cols = min(5, len(pictures))
+    rows = -(-len(pictures) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, picture) in zip(axes.flat, pictures):
+        ax.set_title(title, fontsize=7)
+        if picture is None:
+            ax.text(0.5, 0.5, "no mesh", transform=ax.transAxes, ha="center")
+        else:
+            ax.imshow(picture)
+    fig.suptitle(f"{sweep.table} ({sweep.preset}): {_when(at_seconds)}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
@@ -262,7 +406,7 @@ def write_figures(sweep) -> list:
     for name in sweep.figures:
         if name == "curves":
             out.append(plot_curves(sweep, entries, f"{base}_curves.png"))
-        elif name == "reconstructions" and sweep.task == "image":
+        elif name == "reconstructions":
             out.append(plot_reconstructions(sweep, entries, f"{base}_reconstructions.png"))
         elif name == "network_size":
             out.append(plot_network_size(sweep, entries, f"{base}_network_size.png"))

@@ -227,9 +227,12 @@ def _resolve(path: str) -> str:
 
 
 def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results",
-               repeats: int = 1) -> Sweep:
+               repeats: int = 1, extra_overrides: dict = None, variant: str = None) -> Sweep:
     """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file).
-    repeats > 1: each run N times in folders <name>__repeat-<k> (same settings; for timings)."""
+    repeats > 1: each run N times in folders <name>__repeat-<k> (same settings; for timings).
+    extra_overrides: added to the preset's (e.g. the speed-up benchmark's --release-clock);
+    variant: names them, so that their runs and reports get folders and files of their own
+    (runs/<table>/<preset>_<variant>/, <stem>_<variant>)."""
     if not isinstance(repeats, int) or repeats < 1:
         raise UserError(f"--repeats must be a whole number >= 1, got {repeats}")
     path = sweep_path(name)
@@ -248,6 +251,7 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     preset_spec = presets[preset] or {}
     _check_keys(preset_spec, PRESET_KEYS, f"{where}, preset '{preset}'")
     preset_overrides = _check_overrides(preset_spec.get("overrides"), f"{where}, preset '{preset}'")
+    preset_overrides.update(extra_overrides or {})
 
     columns = resolve_columns(data.get("columns"), preset_spec.get("columns"), where)
     figures = data.get("figures") or []
@@ -267,8 +271,8 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
 
     table = os.path.splitext(os.path.basename(path))[0]
     results_dir = os.path.abspath(results_dir)
-    runs_dir = os.path.join(results_dir, "runs", table, preset)
-    stem = table if preset == "paper" else f"{table}_{preset}"
+    runs_dir = os.path.join(results_dir, "runs", table, preset + (f"_{variant}" if variant else ""))
+    stem = (table if preset == "paper" else f"{table}_{preset}") + (f"_{variant}" if variant else "")
     signals = None
     if images:
         signals = list_signals(images, task)

@@ -4,6 +4,7 @@ Its columns are specified in columns.py; its numbers come from collect.py.
 """
 import csv
 import os
+import re
 
 from utils.reproduce.collect import TIME_ACCOUNTING, collect
 from utils.reproduce.columns import column_kind, column_value
@@ -19,18 +20,27 @@ def _fmt(value, fmt: str) -> str:
         return str(value)
 
 
-def _cell(spec, value) -> str:
+def _cell(spec, value, n_ended_before: int = 0) -> str:
+    """n_ended_before: runs whose training ended before an at_seconds column's time (no value)."""
     mean, std, n_reached, n_done = value
     if n_done == 0:
         return ""
     if mean is None:
-        return "not reached" if column_kind(spec) in ("time_to", "iters_to") else "n/a"
+        if column_kind(spec) in ("time_to", "iters_to"):
+            return "not reached"
+        return "not reached" if n_ended_before == n_done else "n/a"
     text = _fmt(mean, spec["fmt"])
     if std is not None:
         text += f" ± {_fmt(std, spec['fmt'])}"
     if n_reached < n_done:
         text += f" ({n_reached}/{n_done})"
     return text
+
+
+def paper_source(sweep) -> str:
+    """Where the sweep's `paper:` numbers come from: 'Table 7' for table7, else the tables its file cites."""
+    match = re.fullmatch(r"table(\d+)", sweep.table)
+    return f"Table {match.group(1)}" if match else "the tables its sweep file cites"
 
 
 def _escape(text: str) -> str:
@@ -94,8 +104,11 @@ def build_markdown(sweep, entries, command: str = None) -> str:
     lines.append(f"- {execution_note(sweep, entries)}")
     lines.append(f"- {TIME_ACCOUNTING}")
     if has_paper:
-        lines.append("- *paper*: the paper's value (NINT, CVPR 2026; RTX 4090, its own clock) where "
-                     "the paper reports it; empty otherwise.")
+        lines.append(f"- *paper*: the value in {paper_source(sweep)} of the paper (NINT, CVPR 2026; RTX 4090, "
+                     f"its own clock) where it reports one; empty otherwise.")
+    if any(column_kind(c) == "metric" and "at_seconds" in c for c in sweep.columns):
+        lines.append("- A column read after a training time says `not reached` for a run whose training "
+                     "ended sooner (it did not train that long).")
     if command:
         lines.append(f"- Command: `{command}`")
     lines.append("")
@@ -115,7 +128,7 @@ def build_markdown(sweep, entries, command: str = None) -> str:
             elif e["n_completed"] == 0:
                 cells.append("not run" if i == 0 else "")
             else:
-                cells.append(_cell(spec, e["values"][spec["id"]]))
+                cells.append(_cell(spec, e["values"][spec["id"]], e.get("ended_before", {}).get(spec["id"], 0)))
             if has_paper:
                 paper = (sweep.paper.get(e["name"]) or {}).get(spec["id"])
                 cells.append(_fmt(paper, spec["fmt"]) if isinstance(paper, (int, float)) else (paper or ""))

@@ -95,6 +95,12 @@ class AudioTask(Task):
         fig.savefig(os.path.join(run_dir, "waveform_spectrogram.png"), dpi=120)
         plt.close(fig)
 
+    def save_snapshot(self, model, run_dir, seconds):
+        """reconstruction_at_<T>s.wav: the waveform after `seconds` of training (Fig. 6 compares at equal time)."""
+        name = f"reconstruction_at_{seconds:g}s.wav"
+        write_wav(os.path.join(run_dir, name), self.reconstruct(model), self.sample_rate)
+        return name
+
     def wandb_media(self, model, first):
         import matplotlib.pyplot as plt
         from utils.tasks.audio.plots import figure_to_rgb

@@ -147,3 +147,21 @@ def write_ply(path: str, vertices: np.ndarray, faces: np.ndarray):
         f.write(vertices.tobytes())
         f.write(face_records.tobytes())
     os.replace(tmp, path)
+
+
+def read_ply(path: str):
+    """(vertices [V, 3] float64, faces [F, 3] int64) of a mesh written by `write_ply`
+    (binary little-endian, float32 x y z, triangles as uchar-counted int32 lists)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    end = data.find(b"end_header\n")
+    if not data.startswith(b"ply\n") or end < 0:
+        raise UserError(f"{path}: not a PLY file written by this repository")
+    header = data[:end].decode("ascii").splitlines()
+    counts = {line.split()[1]: int(line.split()[2]) for line in header if line.startswith("element ")}
+    body = data[end + len(b"end_header\n"):]
+    n_vertices, n_faces = counts.get("vertex", 0), counts.get("face", 0)
+    vertices = np.frombuffer(body, dtype="<f4", count=3 * n_vertices).reshape(-1, 3)
+    records = np.frombuffer(body, dtype=[("n", "u1"), ("idx", "<i4", (3,))], count=n_faces,
+                            offset=12 * n_vertices)
+    return vertices.astype(np.float64), records["idx"].astype(np.int64)

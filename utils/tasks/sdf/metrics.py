@@ -1,4 +1,4 @@
-"""SDF metrics (paper supplement Table 7): IoU of occupancy on a grid and Chamfer distance between surfaces.
+"""SDF metrics (paper supplement Table 7): IoU of occupancy on a grid and Chamfer distances between surfaces.
 
 Units: the normalized shape (unit cube [-0.5, 0.5]^3). Inside = negative SDF.
 """
@@ -34,10 +34,24 @@ def surface_from_grid(sdf_grid: np.ndarray, level: float = 0.0):
     return vertices + UNIT_CUBE[0], faces.astype(np.int64)
 
 
-def chamfer_distance(points_a: np.ndarray, points_b: np.ndarray) -> float:
-    """Symmetric Chamfer distance: the mean of the two one-sided mean nearest-neighbour
-    distances, 0.5 * (mean_a min_b |a - b| + mean_b min_a |a - b|) (not squared), so two
-    concentric spheres whose radii differ by d are at distance d."""
+def chamfer_distances(points_a: np.ndarray, points_b: np.ndarray) -> tuple:
+    """(chamfer, chamfer_sq) from one nearest-neighbour query each way.
+
+    chamfer: the mean of the two one-sided mean nearest-neighbour distances,
+    0.5 * (mean_a min_b |a - b| + mean_b min_a |a - b|) (not squared), so two concentric
+    spheres whose radii differ by d are at distance d.
+    chamfer_sq: the same mean of the two directions over squared distances,
+    0.5 * (mean_a min_b |a - b|^2 + mean_b min_a |a - b|^2): the paper's Table 7 Chamfer
+    ("the bidirectional mean squared distance between surface point samples"), with the two
+    directions averaged as in `chamfer` (the convention that sums them gives twice this);
+    d^2 for the two spheres.
+    """
     a_to_b, _ = cKDTree(points_b).query(points_a, k=1, workers=-1)
     b_to_a, _ = cKDTree(points_a).query(points_b, k=1, workers=-1)
-    return float(0.5 * (a_to_b.mean() + b_to_a.mean()))
+    return (float(0.5 * (a_to_b.mean() + b_to_a.mean())),
+            float(0.5 * (np.square(a_to_b).mean() + np.square(b_to_a).mean())))
+
+
+def chamfer_distance(points_a: np.ndarray, points_b: np.ndarray) -> float:
+    """`chamfer` of chamfer_distances: the mean nearest-neighbour distance, both directions averaged."""
+    return chamfer_distances(points_a, points_b)[0]

@@ -28,8 +28,9 @@ rankings) are only ever computed on the current points, at selection steps. See
 Evaluation (clock paused): the network on a render_resolution^3 grid over the unit
 cube; IoU of occupancy (prediction < 0) against ground-truth occupancy (winding
 number, or the sign of the fallback distance; cached on disk per shape and
-resolution); Chamfer distance (utils/tasks/sdf/metrics.py) between chamfer_samples points
-on the marching-cubes surface of the prediction and as many on the ground truth.
+resolution); Chamfer distances (utils/tasks/sdf/metrics.py: `chamfer`, the mean distance,
+and `chamfer_sq`, the mean squared distance of the paper's Table 7) between chamfer_samples
+points on the marching-cubes surface of the prediction and as many on the ground truth.
 """
 import hashlib
 import io
@@ -43,7 +44,7 @@ from utils.errors import UserError
 from utils.tasks.sdf.io import file_hash, load_shape, write_ply
 from utils.tasks.sdf.geometry import (NormalProjectedDistance, evaluate_on_grid, exact_signed_distance, is_watertight,
                                 near_surface_points, pseudonormal_signed_distance, sample_triangles, winding_inside)
-from utils.tasks.sdf.metrics import chamfer_distance, iou, surface_from_grid
+from utils.tasks.sdf.metrics import chamfer_distances, iou, surface_from_grid
 from utils.tasks.base import Task, predict
 from utils.devices import chunk_points
 
@@ -58,7 +59,7 @@ class SdfTask(Task):
     modality = "sdf"
     in_features = 3
     out_features = 1
-    metrics = {"iou": True, "chamfer": False}
+    metrics = {"iou": True, "chamfer": False, "chamfer_sq": False}
     thresholds = {"iou": (0.9, 0.95, 0.98), "chamfer": (0.01, 0.005)}
     progress_metric = "iou"
 
@@ -217,13 +218,13 @@ class SdfTask(Task):
 
     def evaluate(self, model) -> dict:
         grid = self.predicted_grid(model)
-        result = {"iou": iou(grid < 0, self.true_inside), "chamfer": None}
+        result = {"iou": iou(grid < 0, self.true_inside), "chamfer": None, "chamfer_sq": None}
         self._last_surface = surface_from_grid(grid)
         if self._last_surface is not None:
             vertices, faces = self._last_surface
             try:
                 points = sample_triangles(vertices, faces, self.chamfer_samples, np.random.default_rng(EVAL_SEED))[0]
-                result["chamfer"] = chamfer_distance(points, self.true_surface_points)
+                result["chamfer"], result["chamfer_sq"] = chamfer_distances(points, self.true_surface_points)
             except ValueError:  # every triangle degenerate (zero area): no surface to sample
                 pass
         return result
@@ -264,6 +265,16 @@ class SdfTask(Task):
             write_ply(os.path.join(run_dir, "reconstruction.ply"), *self._last_surface)
         render_meshes([self._render_entry("prediction"), self._truth_entry()],
                       os.path.join(run_dir, "reconstruction.png"))
+
+    def save_snapshot(self, model, run_dir, seconds):
+        """reconstruction_at_<T>s.ply: the mesh after `seconds` of training (Fig. 7 compares at equal
+        time); None when the network has no surface yet."""
+        surface = surface_from_grid(self.predicted_grid(model))
+        if surface is None:
+            return None
+        name = f"reconstruction_at_{seconds:g}s.ply"
+        write_ply(os.path.join(run_dir, name), *surface)
+        return name
 
     def _render_entry(self, title):
         if self._last_surface is None:
