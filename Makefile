@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: train test venv clean-outputs
+.PHONY: train test venv reference clean-outputs
 
 # A stamp file, not .venv/bin/python: that is a symlink to the system interpreter, and
 # touching it would change (or fail to change) the interpreter's own timestamp.
@@ -25,6 +25,10 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests
+
+# config/reference.md from the constants declared in samplers/ and models/ (a test checks it is current).
+reference: $(STAMP)
+	$(PY) -m utils.engine.config
 
 clean-outputs:
 	rm -rf outputs

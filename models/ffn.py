@@ -19,6 +19,7 @@ from torch import nn
 
 from models.mlp import ReluMLP
 from utils.errors import UserError
+from utils.params import Param
 
 
 class GaussianFourierFeatures(nn.Module):
@@ -34,6 +35,12 @@ class GaussianFourierFeatures(nn.Module):
 
 
 class FFN(nn.Module):
+    default_lr = 1e-3
+    params = {
+        "num_frequencies": Param(128, "rows m of the Gaussian matrix B; the encoding is 2m wide", "[1, inf)"),
+        "fourier_std": Param(10.0, "standard deviation of B's entries (the FFN paper's image setting)", "(0, inf)"),
+    }
+
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
                  num_frequencies=128, fourier_std=10.0):
         super().__init__()

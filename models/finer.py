@@ -25,6 +25,7 @@ from torch import nn
 from models.activated_mlp import ActivatedMLP
 
 from utils.errors import UserError
+from utils.params import Param
 
 
 class FinerLayer(nn.Module):
@@ -53,6 +54,14 @@ class FinerLayer(nn.Module):
 
 
 class Finer(ActivatedMLP):
+    default_lr = 5e-4
+    params = {
+        "first_omega": Param(30.0, "omega of the first FINER layer", "(0, inf)"),
+        "hidden_omega": Param(30.0, "omega of the other FINER layers", "(0, inf)"),
+        "first_bias_scale": Param(None, "null = PyTorch's default first-layer bias; k > 0 = U(-k, k) "
+                                  "(FINER's option)", "(0, inf)", kind=float),
+    }
+
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
                  first_omega=30.0, hidden_omega=30.0, first_bias_scale=None):
         if not (first_omega > 0 and hidden_omega > 0):

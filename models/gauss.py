@@ -15,6 +15,7 @@ from torch import nn
 from models.activated_mlp import ActivatedMLP
 
 from utils.errors import UserError
+from utils.params import Param
 
 
 class GaussianLayer(nn.Module):
@@ -35,6 +36,9 @@ class GaussianLayer(nn.Module):
 
 
 class Gauss(ActivatedMLP):
+    default_lr = 5e-3
+    params = {"scale": Param(30.0, "s in exp(-(s z)^2): larger, narrower bumps", "(0, inf)")}
+
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256, scale=30.0):
         if not scale > 0:
             raise UserError(f"model_config.scale={scale!r}: must be > 0")

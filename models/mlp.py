@@ -20,6 +20,8 @@ class ReluMLP(nn.Module):
 
     Also the body of FFN and PEMLP, which feed it an encoding of the coordinates.
     """
+    default_lr = 1e-3  # the learning rate the releases used for ReLU MLPs
+    params = {}  # no constants of its own
 
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256):
         super().__init__()

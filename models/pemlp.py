@@ -18,6 +18,7 @@ from torch import nn
 
 from models.mlp import ReluMLP
 from utils.errors import UserError
+from utils.params import Param
 
 
 class PositionalEncoding(nn.Module):
@@ -36,6 +37,9 @@ class PositionalEncoding(nn.Module):
 
 
 class PEMLP(nn.Module):
+    default_lr = 1e-3
+    params = {"num_frequencies": Param(10, "L; the encoding is in_features * (1 + 2L) wide", "[0, inf)")}
+
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256, num_frequencies=10):
         super().__init__()
         if not (isinstance(num_frequencies, int) and num_frequencies >= 0):

@@ -20,6 +20,7 @@ from torch import nn
 
 from models.activated_mlp import ActivatedMLP
 from utils.errors import UserError
+from utils.params import Param
 
 BIAS_INITS = ("release", "pytorch")
 
@@ -61,6 +62,14 @@ class SineLayer(nn.Module):
 
 
 class Siren(ActivatedMLP):
+    default_lr = 1e-4
+    params = {
+        "first_omega_0": Param(30.0, "omega_0 of the first sine layer", "(0, inf)"),
+        "hidden_omega_0": Param(30.0, "omega_0 of the other sine layers (and the output layer's init)", "(0, inf)"),
+        "bias_init": Param("release", "release = every bias in its layer's weight range, as the NINT release; "
+                           "pytorch = nn.Linear's U(+-1/sqrt(fan_in)), Sitzmann's original", choices=BIAS_INITS),
+    }
+
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
                  first_omega_0=30.0, hidden_omega_0=30.0, bias_init="release"):
         if hidden_layers < 1 or hidden_features < 1:

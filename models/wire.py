@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from utils.errors import UserError
+from utils.params import Param
 
 
 def _uniform(*shape, bound):
@@ -66,6 +67,14 @@ class ComplexLinear(nn.Module):
 
 
 class Wire(nn.Module):
+    default_lr = 5e-3
+    params = {
+        "first_omega": Param(20.0, "omega of the first Gabor layer", "(0, inf)"),
+        "hidden_omega": Param(20.0, "omega of the other Gabor layers", "(0, inf)"),
+        "scale": Param(10.0, "s in exp(j omega z - |s z|^2); the WIRE paper's range is 10 to 30, "
+                       "the INT release used 20", "(0, inf)"),
+    }
+
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
                  first_omega=20.0, hidden_omega=20.0, scale=10.0):
         super().__init__()

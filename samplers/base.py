@@ -11,6 +11,16 @@ meanwhile (the batch size lags until the next re-selection, as in the INT and NI
 releases; `nint.reselect_on_resize: 1` re-selects whenever B changes instead).
 A sampler only implements `choose(ctx, batch_size)`.
 
+Constants: the batch constants above are declared once here (`Sampler.shared_params`, config
+section `nint`, the paper's keys); each sampler declares its own in `params` (config section
+`section`), as utils/params.py `Param`s. The constructor takes them as keyword arguments;
+the config schema, its validation and config/reference.md are built from these declarations.
+
+Own training loop (README, "Use a sampler in your own loop"): per step
+`selection = sampler.select(step, model, coords, targets)`, `x, y = selection.points(coords,
+targets)`, the loss from `sampler.training_loss(selection, model(x), y)`, the update, then
+`sampler.observe(selection, point_losses.detach(), x.grad)`.
+
 Every sampler counts what it did (`counts()`, written to summary.json's `sampler`
 block): re-selection calls, no-grad forward passes over all N points, and whatever
 defines the method (NTK scores, fitness steps, ...).
@@ -20,8 +30,9 @@ from typing import Optional
 
 import torch
 
-from samplers.schedules import batch_size, should_reselect
+from samplers.schedules import BATCH_SIZE_SCHEDULERS, SAMPLE_INTERVALS, batch_size, should_reselect
 from utils.errors import UserError
+from utils.params import Param, python_name, resolve, unknown_constant
 
 
 def mse_loss(predictions: torch.Tensor, targets: torch.Tensor, part=None):
@@ -113,8 +124,17 @@ class SelectionContext:
 class Sampler:
     """Base class: handles the batch size schedule, the re-selection interval and state.
 
-    Subclasses implement `choose(ctx, batch_size) -> Selection` and list any extra
-    mutable attributes in `state_keys` so that checkpoints capture them.
+    Constructor: `Sampler(n_points, total_steps, generator=None, signal=None, seed=0, **constants)`.
+    `constants` are the declared constants by name (`shared_params`, then the class's own
+    `params`), each defaulting to its declared default; `generator` (a torch.Generator)
+    or `seed` seeds every random draw; `signal` describes the target for samplers that
+    need its structure (Task.signal: {'modality': 'image', 'shape': (H, W), 'image': [H, W, C]
+    in [0, 1], 'value_range': (lo, hi)}). `samplers.build_sampler` fills them from a run's
+    config sections, `samplers.make_sampler` from plain arguments.
+
+    Subclasses implement `choose(ctx, batch_size) -> Selection`, declare their constants in
+    `params` under the config section `section`, and list any extra mutable attributes in
+    `state_keys` so that checkpoints capture them.
     """
 
     name = "base"
@@ -128,31 +148,68 @@ class Sampler:
     # step chunk by chunk in one pass. False (EVOS, Soft Mining: the loss needs the whole batch,
     # or has side effects): a chunked step first runs a no-grad forward over the batch.
     pointwise_loss = True
+    # The batch constants every sampler shares, in the config section `nint` (the paper's keys).
+    shared_section = "nint"
+    shared_params = {
+        "mt_ratio": Param(0.2, "starting batch ratio B/N, for every sampler", "(0, 1]"),
+        "batch_size_scheduler": Param("constant", "how B grows over training, for every sampler "
+                                      "(step: 10 stages; cosine: INT's)", choices=BATCH_SIZE_SCHEDULERS),
+        "sample_interval": Param("dense", "when to re-select; between re-selections the last batch is reused",
+                                 choices=SAMPLE_INTERVALS),
+        "dense2_period": Param(5, "re-selection period of `dense2` (the NINT release: 5; the paper's text: 2)",
+                               "[1, inf)"),
+        "reselect_on_resize": Param(0, "1 = also re-select whenever the scheduler changes B (0 = the releases: "
+                                    "B lags until the next re-selection)", choices=(0, 1)),
+    }
+    # The sampler's own constants (config section `section`); none for the base rules.
+    section = None
+    params: dict = {}
 
-    def __init__(self, cfg: dict, n_points: int, total_steps: int, generator: torch.Generator, signal=None):
-        nint_cfg = cfg["nint"]
-        self.cfg = cfg
-        self.n_points = n_points
-        self.total_steps = total_steps
-        self.generator = generator
+    def __init__(self, n_points: int, total_steps: int, generator: torch.Generator = None, signal=None,
+                 seed: int = 0, **constants):
+        self.n_points = int(n_points)
+        self.total_steps = int(total_steps)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(int(seed))
         self.signal = signal or {}  # the task's signal description (modality, shape, target); see Task.signal
         if self.modalities is not None and self.signal.get("modality") not in self.modalities:
             raise UserError(f"sampler '{self.name}' is not defined for the {self.signal.get('modality')} modality "
                             f"(it needs {' or '.join(self.modalities)} structure)")
-        self.start_ratio = float(nint_cfg["mt_ratio"])
-        self.scheduler = nint_cfg["batch_size_scheduler"]
-        self.interval = nint_cfg["sample_interval"]
-        self.dense2_period = int(nint_cfg["dense2_period"])
-        self.reselect_on_resize = bool(int(nint_cfg.get("reselect_on_resize", 0)))
+        shared_names = set(self.shared_params) | {python_name(k) for k in self.shared_params}
+        own_names = set(self.params) | {python_name(k) for k in self.params}
+        for k in constants:
+            if k not in shared_names | own_names:
+                raise unknown_constant(self.name, k, [python_name(k) for k in {**self.shared_params, **self.params}])
+        shared = {k: v for k, v in constants.items() if k in shared_names}
+        own = {k: v for k, v in constants.items() if k not in shared}
+        base = resolve(self.shared_params, shared, self.name, self.shared_section)
+        self.constants = {**base, **resolve(self.params, own, self.name, self.section)}
+        self.start_ratio = float(base["mt_ratio"])
+        self.scheduler = base["batch_size_scheduler"]
+        self.interval = base["sample_interval"]
+        self.dense2_period = int(base["dense2_period"])
+        self.reselect_on_resize = bool(int(base["reselect_on_resize"]))
         self._last = None  # the last Selection, reused between re-selections
         self.selection_calls = 0  # how many times choose() has run
         self.full_forwards = 0    # no-grad forward passes over all N points, all steps together
 
+    @classmethod
+    def all_params(cls) -> dict:
+        """{(section, key): Param} of every constant this sampler takes."""
+        return {**{(cls.shared_section, k): p for k, p in cls.shared_params.items()},
+                **{(cls.section, k): p for k, p in cls.params.items()}}
+
     def batch_size(self, step: int) -> int:
         return batch_size(self.scheduler, step, self.total_steps, self.start_ratio, self.n_points)
 
-    def select(self, ctx: SelectionContext) -> Selection:
-        """Indices (and optional weights) of the points to train on at ctx.step."""
+    def select(self, step, model=None, coords=None, targets=None, forward_chunk: int = 0) -> Selection:
+        """The points to train on at `step` (0-based): a Selection (`.indices` [B] into the N points).
+
+        Own loop: `select(step, model, coords, targets)` with coords [N, in] and targets [N, C]
+        on the training device (the model is only run, without gradients, by samplers that
+        look at errors or scores). The trainer passes a ready SelectionContext as `step` instead.
+        """
+        ctx = step if isinstance(step, SelectionContext) else SelectionContext(
+            int(step), self.total_steps, model, coords, targets, forward_chunk)
         forwards_before = ctx.full_forwards
         selection = self.next_selection(ctx)
         self.full_forwards += ctx.full_forwards - forwards_before

@@ -16,26 +16,30 @@ import torch
 from samplers.base import Sampler, Selection
 from samplers.image_structure import canny_edges, grayscale
 from utils.errors import UserError
+from utils.params import Param
 
-# Defaults of the `egra:` config section (config/train_image.yaml mirrors them).
-DEFAULTS = {
-    "low_threshold": 30.0,    # Canny hysteresis thresholds, 0-255 units
-    "high_threshold": 40.0,
-    "canny_sigma": 0.0,       # Gaussian smoothing before Canny, in pixels (0 = none, as OpenCV)
-    "p": 0.0025,              # weight of an edge pixel, in [0, 1]
-    "base_rate": 0.0064,      # 4096 / 640000: the uniform part's level, > 0
-    "shift_min": 6,           # each edge pixel moves by an offset in [shift_min, shift_max] flat indices
-    "shift_max": 9,
+# The constants of the `egra:` config section.
+PARAMS = {
+    "low_threshold": Param(30.0, "lower Canny hysteresis threshold, 0-255 units", "[0, inf)"),
+    "high_threshold": Param(40.0, "upper Canny hysteresis threshold, 0-255 units", "[0, inf)"),
+    "canny_sigma": Param(0.0, "Gaussian smoothing before Canny, pixels (0 = none, as OpenCV)", "[0, inf)"),
+    "p": Param(0.0025, "weight of an edge pixel", "[0, 1]"),
+    "base_rate": Param(0.0064, "4096/640000: weight of every pixel (times 1 - p)", "(0, inf)"),
+    "shift_min": Param(6, "each edge pixel moves by a random shift_min..shift_max flat indices per selection",
+                       "[0, inf)"),
+    "shift_max": Param(9, "upper end of that shift", "[0, inf)"),
 }
 
 
 class EgraSampler(Sampler):
     name = "egra"
     modalities = ("image",)
+    section = "egra"
+    params = PARAMS
 
-    def __init__(self, cfg, n_points, total_steps, generator, signal=None):
-        super().__init__(cfg, n_points, total_steps, generator, signal=signal)
-        p = {**DEFAULTS, **cfg.get("egra", {})}
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        p = self.constants
         self.p, self.base_rate = float(p["p"]), float(p["base_rate"])
         self.shift_min, self.shift_max = int(p["shift_min"]), int(p["shift_max"])
         if self.shift_min > self.shift_max:

@@ -52,8 +52,9 @@ steps pull the chosen pixels toward that black step-0 image (10.8 dB at step 100
 (DATASET_CONFIGS.value_range: [-1, 1]: 23.1 against 28.0 dB at step 100, 39.3 against
 37.9 dB at 1000).
 
-The variants (VARIANTS below fixes their weights; the `evos:` section's values of
-those keys are ignored for them):
+The variants (VARIANTS below fixes their weights, which are then not among their constants;
+the `evos:` section's values of those keys are ignored for them, and on audio and SDF, where
+only `evos_no_crossover` runs, the section has no such keys):
 - `evos_no_cfs`: the release's `evos_wo_cfs` (the paper's Table 1 row "w/o CFS"): no
   Laplacian loss, crossover kept. Images only.
 - `evos_no_crossover`: neither Laplacian loss nor crossover (the paper's "crossover
@@ -74,23 +75,33 @@ import torch
 from samplers.base import Sampler, Selection
 from samplers.image_structure import laplacian_255
 from utils.errors import UserError
+from utils.params import Param
 
-# Defaults of the `evos:` config section (config/train_image.yaml mirrors them).
-DEFAULTS = {
-    "fitness_interval_start": 100,  # steps between fitness steps at the start of training (>= 1)
-    "fitness_interval_end": 50,     # ... and at the end; linear in between
-    "mutation_ratio": 0.5,          # mutation share, as a fraction of the starting batch ratio r0, in [0, 1]
-    "cfs_steps": 1500,              # sparse steps before this one carry the Laplacian loss (fitness steps always do)
-    "cfs_loss_weight": 1.0e-5,      # weight of the Laplacian loss, the release's units (see above); 0 = none
-    "crossover_weight": 1.0e-5,     # weight of the Laplacian error in the crossover, the release's units; 0 = no crossover
+# The constants of the `evos:` config section (weights in the release's units, see above).
+PARAMS = {
+    "fitness_interval_start": Param(100, "steps between full-batch fitness steps at the start...", "[1, inf)"),
+    "fitness_interval_end": Param(50, "...falling linearly to this at the end", "[1, inf)"),
+    "mutation_ratio": Param(0.5, "random \"mutation\" share, as a fraction of the starting batch ratio mt_ratio",
+                            "[0, 1]"),
+    "cfs_steps": Param(1500, "sparse steps before this one carry the Laplacian loss; fitness steps always do "
+                       "(the release)", "[0, inf)"),
+    "cfs_loss_weight": Param(1.0e-5, "weight of the Laplacian loss (the release's lap_coff, its units: "
+                             "docs/methods.md, EVOS); 0 = none", "[0, inf)"),
+    "crossover_weight": Param(1.0e-5, "weight of the Laplacian error in the crossover split (the release ties it "
+                              "to lap_coff, 1e-5 when that is 0); 0 = L2 ranking only", "[0, inf)"),
 }
 
-# What each registered variant fixes, whatever the `evos:` section says.
+# What each registered variant fixes: those keys are not its constants (not in its `params`).
 VARIANTS = {
     "evos": {},
     "evos_no_cfs": {"cfs_loss_weight": 0.0},                             # the release's evos_wo_cfs
     "evos_no_crossover": {"cfs_loss_weight": 0.0, "crossover_weight": 0.0},  # no Laplacian at all
 }
+
+
+def variant_params(name: str) -> dict:
+    """The constants of the EVOS variant `name`: PARAMS without the ones it fixes."""
+    return {k: p for k, p in PARAMS.items() if k not in VARIANTS[name]}
 
 
 def fitness_steps(total_steps: int, start: int, end: int) -> list:
@@ -111,13 +122,15 @@ class EvosSampler(Sampler):
     pointwise_loss = False  # fitness steps rank all N points; the Laplacian term needs the whole image
     modalities = ("image",)  # the Laplacian needs the image grid
     state_keys = ("order", "fitness_predictions", "fitness_count", "cfs_loss_count")
+    section = "evos"
+    params = variant_params("evos")
 
-    def __init__(self, cfg, n_points, total_steps, generator, signal=None):
-        super().__init__(cfg, n_points, total_steps, generator, signal=signal)
-        p = {**DEFAULTS, **cfg.get("evos", {}), **VARIANTS[self.name]}
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        p = {**self.constants, **VARIANTS[self.name]}
         self.mutation_ratio = float(p["mutation_ratio"])
         self.cfs_steps = int(p["cfs_steps"])
-        self.fitness_at = set(fitness_steps(total_steps, int(p["fitness_interval_start"]),
+        self.fitness_at = set(fitness_steps(self.total_steps, int(p["fitness_interval_start"]),
                                             int(p["fitness_interval_end"])))
         self.order = None                # point indices by rising fitness (the last ones are trained first)
         self.fitness_predictions = None  # [N, C] detached predictions of the last fitness step (Laplacian loss)
@@ -244,9 +257,11 @@ def crossover(l2_order, l2_error, lap_error, n_top: int) -> torch.Tensor:
 class EvosNoCfsSampler(EvosSampler):
     """EVOS without the Laplacian loss, crossover kept (the release's evos_wo_cfs); images only."""
     name = "evos_no_cfs"
+    params = variant_params("evos_no_cfs")
 
 
 class EvosNoCrossoverSampler(EvosSampler):
     """EVOS with neither Laplacian loss nor crossover: L2 ranking and mutation only; every modality."""
     name = "evos_no_crossover"
     modalities = None
+    params = variant_params("evos_no_crossover")

@@ -27,13 +27,18 @@ import torch
 from samplers.base import Sampler, Selection
 from samplers.image_structure import canny_edges, dilate_2x2, grayscale, otsu_255
 from samplers.schedules import batch_ratio
+from utils.params import Param
 
-# Defaults of the `expansive:` config section (config/train_image.yaml mirrors them).
-DEFAULTS = {
-    "xi": 0.5,                     # anchor share of the starting batch, in [0, 1]; the paper also reports 0.7
-    "canny_sigma": 0.0,            # Gaussian smoothing before Canny, in pixels (0 = none, as OpenCV)
-    "threshold_search": "release",  # release: upper threshold x (1 + 15 (area - a)); bisection: both, converging
-    "fill": "release",             # release: int((r - a) N) fill points; batch: fill to exactly B
+# The constants of the `expansive:` config section.
+PARAMS = {
+    "xi": Param(0.5, "anchor (edge) share of the starting batch: anchor ratio a = xi * mt_ratio; "
+                "the paper also reports 0.7", "[0, 1]"),
+    "canny_sigma": Param(0.0, "Gaussian smoothing before Canny, pixels (0 = none, as OpenCV)", "[0, inf)"),
+    "threshold_search": Param("release", "release = only the upper Canny threshold, x (1 + 15 (area - a)) per "
+                              "round, up to 100; bisection = both thresholds, converging",
+                              choices=("release", "bisection")),
+    "fill": Param("release", "release = int((r - a) N) uniform points besides the anchors (the batch can fall "
+                  "short of B); batch = fill to exactly B", choices=("release", "batch")),
 }
 AREA_TOLERANCE = 0.2   # the edge area is accepted within +-20% of its target (the release's band)
 MAX_ROUNDS = 100       # threshold adjustments at most (the release's max_step)
@@ -104,10 +109,12 @@ class ExpansiveSampler(Sampler):
     name = "expansive"
     modalities = ("image",)
     state_keys = ("anchors", "non_anchors", "fill_points", "batch_deficit")
+    section = "expansive"
+    params = PARAMS
 
-    def __init__(self, cfg, n_points, total_steps, generator, signal=None):
-        super().__init__(cfg, n_points, total_steps, generator, signal=signal)
-        p = {**DEFAULTS, **cfg.get("expansive", {})}
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        p, n_points = self.constants, self.n_points
         self.xi = float(p["xi"])
         self.fill_rule = str(p["fill"])
         self.anchor_ratio = self.xi * self.start_ratio  # a; the release passes 0.5 * use_ratio

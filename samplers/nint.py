@@ -33,6 +33,7 @@ import torch
 from torch.func import functional_call, jvp
 
 from samplers.base import Sampler, Selection
+from utils.params import Param
 
 P_NTK_MIN = 1e-3                   # below this share the scores are no longer refreshed (the cached points stay)
 # Automatic chunk size (points): on a CPU, chunks that stay in cache are faster than one
@@ -299,15 +300,38 @@ def proportional_draw(scores: torch.Tensor, k: int, generator: torch.Generator) 
     return keys.topk(k, largest=False).indices
 
 
+def _steps_check(value):
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        return None
+    return "must be a list of step numbers >= 0, e.g. [0, 10, 100]"
+
+
 class NintSampler(Sampler):
     name = "nint"
     use_ntk_scores = True
     # refresh_calls: selection calls at which p_ntk >= 1e-3, i.e. the scores were recomputed (nint).
     state_keys = ("p_ntk", "ntk_order", "refresh_calls", "recorded_streams")
+    section = "nint"
+    params = {
+        "xi": Param(0.7, "share of the batch drawn uniformly at random; the error stream gets 1 - p_ntk - xi",
+                    "[0, 1]"),
+        "alpha": Param(10, "NTK refresh interval, in selection calls", "[1, inf)"),
+        "lambda": Param(1.0, "decay rate of the NTK share", "[0, inf)"),
+        "ntk_decay": Param("release", "release = the released code's floor schedule of p_ntk; paper = continuous "
+                           "(1 - xi) exp(-lambda t / alpha); none = p_ntk stays 1 - xi (our ablation, "
+                           "docs/methods.md)", choices=("release", "paper", "none")),
+        "top_k": Param(1, "1 = top scores and top errors; 0 = NTK points drawn in proportion to score - min, "
+                       "error points at random (the release's top_k False)", choices=(0, 1)),
+        "ntk_chunk": Param(0, "points per chunk in the NTK score; 0 = automatic (by device)", "[0, inf)"),
+        "save_selection_maps": Param(0, "1 = save Fig.-1-style maps of the three streams (images only)",
+                                     choices=(0, 1)),
+        "selection_map_steps": Param([0, 10, 100, 1000], "steps whose streams the maps show",
+                                     check=_steps_check, rule="a list of steps >= 0"),
+    }
 
-    def __init__(self, cfg, n_points, total_steps, generator, signal=None):
-        super().__init__(cfg, n_points, total_steps, generator, signal)
-        c = cfg["nint"]
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        c = self.constants
         self.xi, self.alpha, self.lam = float(c["xi"]), int(c["alpha"]), float(c["lambda"])
         self.decay, self.top_k = c["ntk_decay"], int(c["top_k"])
         self.chunk = int(c["ntk_chunk"]) or None

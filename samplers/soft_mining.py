@@ -35,18 +35,22 @@ import torch.nn.functional as F
 
 from samplers.base import Sampler, Selection
 from samplers.image_structure import soft_mining_sobel_map
+from utils.params import Param
 
-# Defaults of the `soft_mining:` config section (config/train_image.yaml mirrors them).
-DEFAULTS = {
-    "a": 20.0,                 # Langevin drift step
-    "b": 0.02,                 # Langevin noise scale, [0, 1] position units
-    "resample_low_loss": 0.1,  # share of the batch with the lowest losses re-drawn each step, in [0, 1)
-    "uniform_share": 0.1,      # share of the batch (its last points) re-drawn uniformly each step, in [0, 1]
-    "alpha": 0.6,              # final exponent r of the importance correction, >= 0
-    "warmup": 1000,            # steps over which r rises linearly from 0 to alpha, >= 1
-    "correction_min": 0.2,     # lower clamp of the importance weights, >= 0
-    "snap_to_pixels": 1,       # 1 = train at the nearest pixel, exact values (both releases); 0 = bilinear off-grid targets
-    "sobel_normalise": "column",  # Sobel map divided by each column's max (the releases' code); "image" = by the global max
+# The constants of the `soft_mining:` config section.
+PARAMS = {
+    "a": Param(20.0, "Langevin drift step", "[0, inf)"),
+    "b": Param(0.02, "Langevin noise, [0, 1] position units", "[0, inf)"),
+    "resample_low_loss": Param(0.1, "lowest-loss share of the points re-drawn (from Sobel edges) each step",
+                               "[0, 1)"),
+    "uniform_share": Param(0.1, "share of the points (the last ones) re-drawn uniformly each step", "[0, 1]"),
+    "alpha": Param(0.6, "final exponent of the importance correction (1/L1)^r", "[0, inf)"),
+    "warmup": Param(1000, "r = min(step / warmup, alpha)", "[1, inf)"),
+    "correction_min": Param(0.2, "lower clamp of the importance weights", "[0, inf)"),
+    "snap_to_pixels": Param(1, "1 = train at the nearest pixel with its exact value (both releases); "
+                            "0 = continuous positions, bilinear targets", choices=(0, 1)),
+    "sobel_normalise": Param("column", "Sobel map for re-draws: column = each column / its max (the releases' "
+                             "code); image = / the global max", choices=("column", "image")),
 }
 FLOAT16_EPS = float(torch.finfo(torch.float16).eps)  # the releases' floor on the L1 error
 FLOAT32_EPS = float(torch.finfo(torch.float32).eps)
@@ -58,10 +62,12 @@ class SoftMiningSampler(Sampler):
     needs_coord_grads = True
     pointwise_loss = False  # the importance weights come from this step's predictions
     state_keys = ("positions", "drift", "ranking_loss", "langevin_steps", "redrawn_sobel", "redrawn_uniform")
+    section = "soft_mining"
+    params = PARAMS
 
-    def __init__(self, cfg, n_points, total_steps, generator, signal=None):
-        super().__init__(cfg, n_points, total_steps, generator, signal=signal)
-        p = {**DEFAULTS, **cfg.get("soft_mining", {})}
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        p = self.constants
         self.a, self.b = float(p["a"]), float(p["b"])
         self.resample_low_loss, self.uniform_share = float(p["resample_low_loss"]), float(p["uniform_share"])
         self.alpha, self.warmup = float(p["alpha"]), int(p["warmup"])

@@ -1,6 +1,7 @@
 """Command line shared by train_image.py, train_audio.py and train_sdf.py.
 
     python train_<task>.py [--config FILE] [--resume RUN_DIR] [SECTION.key=value ...]
+    python train_<task>.py --print-config [--config FILE] [SECTION.key=value ...]
 
 Bad input ends with one line on stderr and exit status 2; a diverged run exits
 with 3; Ctrl-C writes a checkpoint and exits with 130.
@@ -26,6 +27,8 @@ def main(task_name: str, argv=None):
                "EXP_CONFIGS.strategy_type=int. Defaults: config/train_%s.yaml." % task_name)
     parser.add_argument("--config", help="YAML file with any subset of the default keys")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved configuration, every key with its meaning, and exit")
     parser.add_argument("overrides", nargs="*", help="SECTION.key=value")
     args = parser.parse_args(argv)
     try:
@@ -52,6 +55,10 @@ def _run(task_name, args):
     from utils.engine.trainer import Interrupted, TrainingDiverged, train
     from utils.tasks import build_task
 
+    if args.print_config:
+        from utils.engine.config import commented_yaml
+        print(commented_yaml(task_name, load_config(task_name, args.config, args.overrides)), end="")
+        return 0
     if args.resume:
         run_dir = args.resume.rstrip("/")
         saved = os.path.join(run_dir, "config.yaml")
