@@ -61,6 +61,8 @@ def speedup_report(sweep) -> dict:
     seconds, time_ratio, iterations, iters_ratio, ms_per_iteration, full_passes, wall_seconds (to
     30 dB on the release's clock), wall_ratio, error."""
     entries = collect(sweep)
+    # The release's clock means something only for runs that evaluated at every step (--release-clock).
+    release_clock = sweep.stem.endswith("_release_clock")
     rows = []
     for e in entries:
         res = _best_repeat(e)
@@ -72,7 +74,7 @@ def speedup_report(sweep) -> dict:
             "ms_per_iteration": 1000.0 * s["train_seconds"] / iterations if iterations and s.get("train_seconds")
             is not None else None,
             "full_passes": full_passes(s) if res else None, "run_iterations": iterations,
-            "wall_seconds": wall_time_to(res.rows) if res else None,
+            "wall_seconds": wall_time_to(res.rows) if res and release_clock else None,
             "error": e["errors"][0] if e["errors"] and e["n_completed"] == 0 else None})
     base = next((r for r in rows if r["name"] == "standard"), None)
     for r in rows:
@@ -109,9 +111,11 @@ def recommendation(rows: list, device: str) -> str:
     fewest = [r for r in reached if r["iterations"] == i_min]
     ratio = f", {fastest[0]['time_ratio']:.2f}x Standard's" if fastest[0]["time_ratio"] is not None else ""
     text = (f"On this machine ({device}), {_names(fastest)} reaches PSNR 30 dB first: {t_min:.2f} training "
-            f"seconds{ratio} ({_cost(fastest[0])}). {_names(fewest)} needs the fewest iterations, {i_min:,}"
+            f"seconds{ratio} ({_cost(fastest[0])}). {_names(fewest)} {'need' if len(fewest) > 1 else 'needs'} "
+            f"the fewest iterations, {i_min:,}"
             + (f" ({fewest[0]['iters_ratio']:.2f}x Standard's)" if fewest[0]["iters_ratio"] is not None else "")
-            + (f", at {_cost(fewest[0])}." if fewest[0] not in fastest else "."))
+            + ((", at " + "; ".join(f"{r['label']}: {_cost(r)}" for r in fewest) + ".")
+               if fewest[0] not in fastest else "."))
     nint = next((r for r in rows if r["name"] == "nint"), None)
     if nint is not None and nint not in fastest:
         if nint["seconds"] is None:
