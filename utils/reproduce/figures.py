@@ -299,7 +299,11 @@ def plot_audio_reconstructions(sweep, entries, path: str) -> str:
     axes[-1][1].set_xlabel("time (s)")
     axes[0][0].set_title("waveform", fontsize=8)
     axes[0][1].set_title("mel spectrogram (0-8 kHz, mel scale; dB, 80 dB range)", fontsize=8)
-    fig.suptitle(f"{sweep.table} ({sweep.preset}): {_when(at_seconds)}", fontsize=9)
+    return _save_titled(plt, fig, f"{sweep.table} ({sweep.preset}): {_when(at_seconds)}", path)
+
+
+def _save_titled(plt, fig, title: str, path: str) -> str:
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -342,11 +346,7 @@ def plot_mesh_reconstructions(sweep, entries, path: str) -> str:
             ax.text(0.5, 0.5, "no mesh", transform=ax.transAxes, ha="center")
         else:
             ax.imshow(picture)
-    fig.suptitle(f"{sweep.table} ({sweep.preset}): {_when(at_seconds)}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_titled(plt, fig, f"{sweep.table} ({sweep.preset}): {_when(at_seconds)}", path)
 
 
 def plot_network_size(sweep, entries, path: str) -> str:

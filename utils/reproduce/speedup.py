@@ -114,7 +114,8 @@ def recommendation(rows: list, device: str) -> str:
             f"seconds{ratio} ({_cost(fastest[0])}). {_names(fewest)} {'need' if len(fewest) > 1 else 'needs'} "
             f"the fewest iterations, {i_min:,}"
             + (f" ({fewest[0]['iters_ratio']:.2f}x Standard's)" if fewest[0]["iters_ratio"] is not None else "")
-            + ((", at " + "; ".join(f"{r['label']}: {_cost(r)}" for r in fewest) + ".")
+            + ((", at " + (_cost(fewest[0]) if len(fewest) == 1 else
+                           "; ".join(f"{r['label']}: {_cost(r)}" for r in fewest)) + ".")
                if fewest[0] not in fastest else "."))
     nint = next((r for r in rows if r["name"] == "nint"), None)
     if nint is not None and nint not in fastest:
