@@ -10,6 +10,7 @@ Two ways to build one:
   from plain arguments, for your own training loop (README, "Use a sampler in your own loop").
 """
 import numpy as np
+import torch
 
 from samplers.base import Sampler, SelectionContext, Selection
 from samplers.egra import EgraSampler
@@ -96,7 +97,7 @@ def image_signal(image, value_range=(0.0, 1.0)) -> dict:
 
 
 def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio: float = 0.2, seed: int = 0,
-                 image=None, value_range=(0.0, 1.0), **constants) -> Sampler:
+                 image=None, value_range=(0.0, 1.0), device=None, **constants) -> Sampler:
     """A sampler for your own training loop, without config files or the trainer.
 
     name: one of SAMPLERS. n_points: the N coordinates it chooses from (with `image`, None =
@@ -104,7 +105,9 @@ def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio
     ratio: the starting batch ratio B/N (`nint.mt_ratio`). seed: seeds the sampler's own
     generator. image: the target image [H, W] or [H, W, C] in [0, 1], row-major like your
     coordinates, for the samplers that need its structure (evos, evos_no_cfs, expansive,
-    egra, soft_mining); value_range: the range your targets are scaled to. constants: any of
+    egra, soft_mining); value_range: the range your targets are scaled to. device: where your
+    coordinates live (default: the CPU); the sampler's generator and random draws are made
+    there, so that on a GPU a step never waits for a host-to-device copy. constants: any of
     the sampler's declared constants by name (`xi=0.5`, `lambda_=1.0` for `lambda`), the
     rest keep their defaults (config/reference.md lists them all).
     """
@@ -117,4 +120,5 @@ def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio
         if image is None:
             raise ValueError("make_sampler needs n_points (or image=)")
         n_points = signal["shape"][0] * signal["shape"][1]
-    return SAMPLERS[name](n_points, total_steps, signal=signal, seed=seed, mt_ratio=ratio, **constants)
+    generator = torch.Generator(device=device if device is not None else "cpu").manual_seed(int(seed))
+    return SAMPLERS[name](n_points, total_steps, generator, signal=signal, mt_ratio=ratio, **constants)

@@ -170,6 +170,9 @@ class Sampler:
         self.n_points = int(n_points)
         self.total_steps = int(total_steps)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+        # Random draws are made where the generator lives (the trainer's is on the training
+        # device), so that a step on a GPU never waits for a host-to-device copy.
+        self.device = self.generator.device
         self.signal = signal or {}  # the task's signal description (modality, shape, target); see Task.signal
         if self.modalities is not None and self.signal.get("modality") not in self.modalities:
             raise UserError(f"sampler '{self.name}' is not defined for the {self.signal.get('modality')} modality "
@@ -269,9 +272,13 @@ class Sampler:
         """Write sampler-specific figures at the end of a run (default: none)."""
 
     # -- helpers for subclasses ---------------------------------------------------
+    def randperm(self, n: int) -> torch.Tensor:
+        """A random permutation of range(n) on the generator's device."""
+        return torch.randperm(n, generator=self.generator, device=self.device)
+
     def random_indices(self, n: int, k: int, device) -> torch.Tensor:
         """k distinct indices out of range(n), drawn with the sampler's generator."""
-        return torch.randperm(n, generator=self.generator)[:k].to(device)
+        return self.randperm(n)[:k].to(device)
 
     # -- checkpointing -------------------------------------------------------------
     def state_dict(self) -> dict:

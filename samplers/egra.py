@@ -46,12 +46,13 @@ class EgraSampler(Sampler):
             raise UserError(f"egra.shift_min={self.shift_min} is above egra.shift_max={self.shift_max}")
         edges = canny_edges(grayscale(self.signal["image"]), p["low_threshold"], p["high_threshold"],
                             float(p["canny_sigma"]))
-        self.edge_indices = torch.from_numpy(np.flatnonzero(edges.reshape(-1)))
+        self.edge_indices = torch.from_numpy(np.flatnonzero(edges.reshape(-1))).to(self.device)
 
     def shifted_edges(self) -> torch.Tensor:
         """Float [N] map, 1 at every edge pixel moved by its own random offset (wrapping)."""
-        offsets = torch.randint(self.shift_min, self.shift_max + 1, self.edge_indices.shape, generator=self.generator)
-        edge_map = torch.zeros(self.n_points)
+        offsets = torch.randint(self.shift_min, self.shift_max + 1, self.edge_indices.shape, generator=self.generator,
+                                device=self.device)
+        edge_map = torch.zeros(self.n_points, device=self.device)
         edge_map[(self.edge_indices + offsets) % self.n_points] = 1.0
         return edge_map
 

@@ -178,7 +178,7 @@ class EvosSampler(Sampler):
         n_top = batch_size - n_mut
         top = self.order[self.n_points - n_top:]
         rest = self.order[: self.n_points - n_top]
-        mutation = rest[torch.randperm(len(rest), generator=self.generator)[:n_mut].to(rest.device)]
+        mutation = rest[self.randperm(len(rest))[:n_mut].to(rest.device)]
         return Selection(torch.cat([top, mutation]).to(ctx.coords.device))
 
     def counts(self):
@@ -207,7 +207,9 @@ class EvosSampler(Sampler):
         """
         lo, hi = self.value_range
         lap = laplacian_255(full_predictions.clamp(lo, hi), self.shape, self.value_range)
-        return (lap - self.target_laplacian.to(lap.device)).pow(2).reshape(-1)
+        if self.target_laplacian.device != lap.device:  # moved once, not copied at every step
+            self.target_laplacian = self.target_laplacian.to(lap.device)
+        return (lap - self.target_laplacian).pow(2).reshape(-1)
 
     def _sparse_laplacian_loss(self, selection, predictions):
         """Mean Laplacian squared error over the chosen pixels of the last fitness step's

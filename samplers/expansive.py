@@ -132,9 +132,10 @@ class ExpansiveSampler(Sampler):
         anchors = torch.from_numpy(np.flatnonzero(dilated.reshape(-1)))
         if len(anchors) / n_points > self.anchor_ratio:  # trim at random to the budget
             budget = int(self.anchor_ratio * width * height)
-            keep = torch.randperm(len(anchors), generator=self.generator)[:budget]
+            keep = self.randperm(len(anchors))[:budget].cpu()
             anchors = anchors[keep.sort().values]
-        is_anchor = torch.zeros(n_points, dtype=torch.bool)
+        anchors = anchors.to(self.device)
+        is_anchor = torch.zeros(n_points, dtype=torch.bool, device=self.device)
         is_anchor[anchors] = True
         self.anchors = anchors
         self.non_anchors = torch.nonzero(~is_anchor).reshape(-1)
@@ -157,11 +158,11 @@ class ExpansiveSampler(Sampler):
     def choose(self, ctx, batch_size):
         device = ctx.coords.device
         if self.fill_rule == "batch" and batch_size <= len(self.anchors):
-            pick = torch.randperm(len(self.anchors), generator=self.generator)[:batch_size]
+            pick = self.randperm(len(self.anchors))[:batch_size]
             indices, n_fill = self.anchors[pick], 0
         else:
             n_fill = self.fill_count(ctx.step, batch_size)
-            fill = torch.randperm(len(self.non_anchors), generator=self.generator)[:n_fill]
+            fill = self.randperm(len(self.non_anchors))[:n_fill]
             indices, n_fill = torch.cat([self.anchors, self.non_anchors[fill]]), len(fill)
         self.fill_points += n_fill
         self.batch_deficit += batch_size - len(indices)

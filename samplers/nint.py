@@ -278,6 +278,15 @@ def ntk_share(decay: str, xi: float, lam: float, alpha: int, call: int, step: in
     return share * math.exp(-lam * step / alpha)
 
 
+def free_points(free: torch.Tensor, count: int) -> torch.Tensor:
+    """The indices where the mask `free` [N] is True, in rising order; `count` is their number.
+
+    The count is known on the host (N minus the distinct points already taken), so the
+    result's size is too: a GPU step does not wait to learn it, as free.nonzero() would.
+    """
+    return torch.nonzero_static(free, size=count).squeeze(1)
+
+
 def proportional_draw(scores: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """k distinct indices drawn one after another with probability proportional to (score - min score)
     among the points not drawn yet (what torch.multinomial without replacement does), in draw order.
@@ -290,13 +299,15 @@ def proportional_draw(scores: torch.Tensor, k: int, generator: torch.Generator) 
     if k <= 0:
         return torch.empty(0, dtype=torch.long, device=scores.device)
     weights = (scores.double() - scores.double().min()).clamp_min(0)
-    draws = torch.empty(len(weights), dtype=torch.float64).exponential_(generator=generator).to(scores.device)
+    draws = torch.empty(len(weights), dtype=torch.float64, device=generator.device).exponential_(
+        generator=generator).to(scores.device)
     positive = weights > 0
-    keys = torch.where(positive, draws / weights.clamp_min(1e-300), torch.full_like(draws, float("inf")))
-    n_positive = int(positive.sum())
-    if n_positive < k:  # not enough points above the minimum: the rest uniformly among those at it
-        top = keys[positive].max() if n_positive else torch.zeros((), dtype=torch.float64, device=keys.device)
-        keys = torch.where(positive, keys, top + 1.0 + draws)
+    keys = draws / weights.clamp_min(1e-300)
+    # The points at the minimum get keys above every other key, so they are drawn (uniformly
+    # among themselves) only when fewer than k points score above it; the host never needs
+    # to know how many do.
+    top = keys.masked_fill(~positive, 0.0).max()
+    keys = torch.where(positive, keys, top + 1.0 + draws)
     return keys.topk(k, largest=False).indices
 
 
@@ -389,11 +400,11 @@ class NintSampler(Sampler):
             masked = errors.masked_fill(~free, -float("inf")) if n_ntk else errors
             err_idx = masked.topk(n_err, sorted=False).indices
             free[err_idx] = False
-            rest = free.nonzero().squeeze(1)
-            rand_idx = rest[torch.randperm(len(rest), generator=self.generator)[:n_rand].to(rest.device)]
+            rest = free_points(free, N - n_ntk - n_err)
+            rand_idx = rest[self.randperm(len(rest))[:n_rand].to(device)]
         else:  # top_k 0: the error stream is drawn at random too, then the random stream
-            rest = free.nonzero().squeeze(1)
-            order = rest[torch.randperm(len(rest), generator=self.generator)[:n_err + n_rand].to(rest.device)]
+            rest = free_points(free, N - n_ntk)
+            order = rest[self.randperm(len(rest))[:n_err + n_rand].to(device)]
             err_idx, rand_idx = order[:n_err], order[n_err:]
 
         self.last_streams = {"ntk": ntk_idx, "error": err_idx, "random": rand_idx}

@@ -76,8 +76,9 @@ class SoftMiningSampler(Sampler):
         self.height, self.width = self.signal["shape"]
         # The map is floored at 1e-5, so every pixel can be drawn (a flat image gives uniform draws).
         edges = torch.from_numpy(soft_mining_sobel_map(self.signal["image"], str(p["sobel_normalise"])).reshape(-1))
-        self.edge_probs = (edges / edges.sum()).float()
+        self.edge_probs = (edges / edges.sum()).float().to(self.device)
         self.langevin_steps = 0   # Langevin moves made
+        # Counts kept as device tensors once moves begin: reading them would make a GPU step wait
         self.redrawn_sobel = 0    # points re-drawn from the Sobel map (out of bounds or low loss), all moves
         self.redrawn_uniform = 0  # points re-drawn uniformly (the last uniform_share, unless re-drawn from Sobel)
         self.positions = None     # [B, 2] (row, col) in [0, 1]
@@ -100,24 +101,25 @@ class SoftMiningSampler(Sampler):
     def _langevin_step(self):
         """Move the points along the last step's feedback, then re-draw the poor ones."""
         u, n = self.positions, len(self.positions)
-        noise = torch.randn(n, 2, generator=self.generator)
+        noise = torch.randn(n, 2, generator=self.generator, device=self.device)
         u = u + self.a * self.drift + self.b * noise
         n_low = min(int(self.resample_low_loss * n), n - 1)
         low_cut = torch.sort(self.ranking_loss).values[n_low]
         redraw = (u < 0).any(dim=1) | (u > 1).any(dim=1) | (self.ranking_loss <= low_cut)
         n_uniform = int(self.uniform_share * n)
         if n_uniform > 0:
-            u[n - n_uniform:] = torch.rand(n_uniform, 2, generator=self.generator)
-        where = torch.nonzero(redraw).reshape(-1)
-        if len(where) > 0:  # the Sobel draws overwrite uniform ones where both apply, as in the releases
-            drawn = torch.multinomial(self.edge_probs, len(where), replacement=True, generator=self.generator)
-            u[where] = self.pixel_positions(drawn)
+            u[n - n_uniform:] = torch.rand(n_uniform, 2, generator=self.generator, device=self.device)
+        # One Sobel draw per point, kept where the point is re-drawn (the same distribution as
+        # drawing only for those, without the host learning how many there are). The Sobel
+        # draws overwrite uniform ones where both apply, as in the releases.
+        drawn = torch.multinomial(self.edge_probs, n, replacement=True, generator=self.generator)
+        u = torch.where(redraw.unsqueeze(1), self.pixel_positions(drawn), u)
         self.positions = u.clamp(0.0, 1.0)
         self.drift = self.ranking_loss = None  # feedback used up
         self.langevin_steps += 1
-        self.redrawn_sobel += len(where)
+        self.redrawn_sobel = self.redrawn_sobel + redraw.sum()
         if n_uniform > 0:  # the uniform draws that a Sobel draw did not overwrite
-            self.redrawn_uniform += n_uniform - int(redraw[n - n_uniform:].sum())
+            self.redrawn_uniform = self.redrawn_uniform + (n_uniform - redraw[n - n_uniform:].sum())
 
     def _resize(self, batch_size):
         """Keep the first B points, or add uniformly drawn pixels (the scheduler changed B)."""
@@ -125,14 +127,14 @@ class SoftMiningSampler(Sampler):
         if batch_size < n:
             self.positions = self.positions[:batch_size]
         elif batch_size > n:
-            extra = torch.randint(0, self.n_points, (batch_size - n,), generator=self.generator)
+            extra = torch.randint(0, self.n_points, (batch_size - n,), generator=self.generator, device=self.device)
             self.positions = torch.cat([self.positions, self.pixel_positions(extra)])
 
     def counts(self):
         """Adds the Langevin moves and the points re-drawn (Sobel map / uniform), all moves together."""
-        return {**super().counts(), "langevin_steps": self.langevin_steps,
-                "redrawn_points": self.redrawn_sobel + self.redrawn_uniform,
-                "redrawn_sobel": self.redrawn_sobel, "redrawn_uniform": self.redrawn_uniform}
+        sobel, uniform = int(self.redrawn_sobel), int(self.redrawn_uniform)
+        return {**super().counts(), "langevin_steps": self.langevin_steps, "redrawn_points": sobel + uniform,
+                "redrawn_sobel": sobel, "redrawn_uniform": uniform}
 
     def next_selection(self, ctx):
         self._step = ctx.step
@@ -141,7 +143,7 @@ class SoftMiningSampler(Sampler):
     def choose(self, ctx, batch_size):
         if self.positions is None:  # start at uniformly drawn pixels
             self.positions = self.pixel_positions(torch.randint(0, self.n_points, (batch_size,),
-                                                                generator=self.generator))
+                                                                generator=self.generator, device=self.device))
         elif self.drift is not None:
             self._langevin_step()
         self._resize(batch_size)
@@ -164,8 +166,11 @@ class SoftMiningSampler(Sampler):
         l1 = (predictions.detach() - targets).abs().mean(dim=1).clamp(min=FLOAT16_EPS)
         r = min((self._step + 1) / self.warmup, self.alpha)  # the release's steps count from 1
         c = l1.reciprocal().pow(r)
-        spread = float(c.std()) if len(c) > 1 else 0.0
-        return c.clamp(min=self.correction_min, max=float(c.mean()) + spread)
+        # mean + std summed in float64 and rounded once, as a Python-float bound would be, but
+        # without reading it on the host
+        spread = c.std().double() if len(c) > 1 else 0.0
+        upper = (c.mean().double() + spread).float()
+        return torch.minimum(c.clamp(min=self.correction_min), upper)
 
     def training_loss(self, selection, predictions, targets):
         point_losses = (predictions - targets).pow(2).mean(dim=1)
@@ -174,5 +179,5 @@ class SoftMiningSampler(Sampler):
 
     def observe(self, selection, point_losses, coord_grads):
         weighted = self._correction * point_losses
-        self.ranking_loss = weighted.cpu()
-        self.drift = (coord_grads / (self._correction * weighted + FLOAT32_EPS).unsqueeze(1)).cpu()
+        self.ranking_loss = weighted
+        self.drift = coord_grads / (self._correction * weighted + FLOAT32_EPS).unsqueeze(1)

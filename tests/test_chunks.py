@@ -46,7 +46,7 @@ def run_steps(strategy, chunk, steps=1, overrides=()):
         loss, point_loss = optimization_step(model, optimizer, x, y, partial(sampler.training_loss, selection),
                                              step, chunk, sampler.pointwise_loss)
         sampler.observe(selection, point_loss, x.grad)
-        out.append((loss, point_loss, [p.grad.clone() for p in model.parameters()], x.grad, selection.indices))
+        out.append((float(loss), point_loss, [p.grad.clone() for p in model.parameters()], x.grad, selection.indices))
     return out
 
 
@@ -75,7 +75,7 @@ def test_the_chunked_step_weights_each_chunk_by_its_share():
     loss, _ = optimization_step(model, optimizer, coords, targets, chunk=0)
     whole = [p.grad.clone() for p in model.parameters()]
     chunked_loss, _ = optimization_step(model, optimizer, coords, targets, chunk=100)
-    assert chunked_loss == pytest.approx(loss, rel=1e-6)
+    assert float(chunked_loss) == pytest.approx(float(loss), rel=1e-6)
     assert all(torch.allclose(a, p.grad, rtol=1e-4, atol=1e-7) for a, p in zip(whole, model.parameters()))
 
 

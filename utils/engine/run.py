@@ -134,11 +134,15 @@ class Run:
         lr = train_cfg["lr"] if train_cfg["lr"] is not None else float(model_cfg.get("lr", 1e-4))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.lr_scheduler = make_lr_scheduler(train_cfg["lr_scheduler"], self.optimizer, self.total_steps)
-        self.generator = torch.Generator().manual_seed(seed)
+        # On the training device: the samplers' draws then need no host-to-device copy
+        self.generator = torch.Generator(device=device).manual_seed(seed)
         self.sampler = build_sampler(cfg, task.n_points, self.generator, signal=task.signal)
         self.logger = RunLogger(run_dir, task.metrics, task.thresholds)
         self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
         self.clock = Clock(device)
+        # Reading the loss to check it is finite waits for a GPU: there it is read at evaluation
+        # steps only (a NaN is then reported at the first evaluation step after it appeared)
+        self.check_loss_every_step = device.type != "cuda"
         self.step = 0
         if resume:
             self._load_checkpoint()

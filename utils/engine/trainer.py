@@ -24,8 +24,9 @@ class Interrupted(Exception):
     """Ctrl-C (or a test's stop_at): a checkpoint was written; --resume continues."""
 
 
-def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0, pointwise=True):
-    """One Adam step on loss_fn(model(x), y) -> (loss as a float, per-point loss [B], detached).
+def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0, pointwise=True,
+                      check_finite=True):
+    """One Adam step on loss_fn(model(x), y) -> (loss [0-dim tensor], per-point loss [B]), detached.
 
     The trainer passes the sampler's `training_loss` (MSE, possibly weighted or with a
     sampler's extra term). chunk: points per chunk (0 = one piece); the gradient is the
@@ -34,8 +35,9 @@ def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0,
     by its share of the batch, is back-propagated in turn. Otherwise (a loss that needs
     the whole batch) a no-grad forward gives all predictions first, the loss and its
     gradient with respect to them are computed once, and each chunk's forward is then
-    back-propagated with its part of that gradient. Raises TrainingDiverged before
-    updating when the loss is NaN or inf.
+    back-propagated with its part of that gradient. check_finite: read the loss and raise
+    TrainingDiverged before updating when it is NaN or inf; on a GPU that read waits for
+    the device, so the trainer checks at every step on a CPU and at evaluation steps on a GPU.
     """
     optimizer.zero_grad(set_to_none=True)
     pieces = chunk_slices(len(x), chunk)
@@ -58,11 +60,11 @@ def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0,
         loss.backward()
         for piece in pieces:
             model(x[piece]).backward(predictions.grad[piece])
-    loss_value = loss.item()  # also a device sync
-    if not math.isfinite(loss_value):
+    loss = loss.detach()
+    if check_finite and not math.isfinite(loss_value := float(loss)):  # float(): a device sync on a GPU
         raise TrainingDiverged(f"loss became {loss_value} at step {step}")
     optimizer.step()
-    return loss_value, point_loss.detach()
+    return loss, point_loss.detach()
 
 
 class _InterruptFlag:
@@ -109,7 +111,8 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                     selection = sampler.select(SelectionContext(step, S, model, coords, targets, run.forward_chunk))
                     x, y = selection.points(coords, targets)
                     loss, point_loss = optimization_step(model, optimizer, x, y, partial(sampler.training_loss, selection),
-                                                         step, run.step_chunk, sampler.pointwise_loss)
+                                                         step, run.step_chunk, sampler.pointwise_loss,
+                                                         run.check_loss_every_step or run.evaluation_due(step + 1))
                     run.lr_scheduler.step()
                     sampler.observe(selection, point_loss, x.grad)
                 done = step + 1
@@ -117,7 +120,7 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                 if run.evaluation_due(done):
                     with clock.off():
                         metrics = run.evaluate(done)
-                        run.log(done, metrics, loss, len(x))
+                        run.log(done, metrics, float(loss), len(x))
                         run.save_checkpoint(done)
                 run.show_progress()
                 if run.out_of_time():  # TRAIN_CONFIGS.max_train_seconds: evaluated above, done

@@ -109,8 +109,9 @@ class SdfTask(Task):
 
     def batch(self, step: int, generator: torch.Generator):
         """A fresh draw of num_samples points: coarse half first, then the fine half."""
-        coarse = torch.randint(0, self.pool_coarse, (self.n_coarse,), generator=generator)
-        fine = torch.randint(self.pool_coarse, self.pool_size, (self.n_fine,), generator=generator)
+        coarse = torch.randint(0, self.pool_coarse, (self.n_coarse,), generator=generator, device=generator.device)
+        fine = torch.randint(self.pool_coarse, self.pool_size, (self.n_fine,), generator=generator,
+                             device=generator.device)
         idx = torch.cat([coarse, fine]).to(self.device)
         # index_select, not pool[idx]: advanced indexing is ~100x slower on a busy multi-core CPU
         return self.pool_points.index_select(0, idx), self.pool_sdf.index_select(0, idx)
