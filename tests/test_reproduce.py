@@ -715,3 +715,10 @@ def test_claims_command_writes_the_scorecard(tmp_path, capsys):
     assert reproduce.main(["claims", "--preset", "paper", "--results", results]) == 0
     assert os.path.isfile(os.path.join(results, "claims.md"))
     assert reproduce.main(["claims", "--images", "x", "--results", results]) == 2
+
+
+def test_a_table_shows_a_signal_inside_the_repository_by_its_relative_path(tmp_path):
+    from utils.reproduce.table import REPO_ROOT, shown_path
+    assert shown_path(os.path.join(REPO_ROOT, "images", "01.png")) == os.path.join("images", "01.png")
+    outside = str(tmp_path / "mine.png")
+    assert shown_path(outside) == outside

@@ -78,6 +78,15 @@ def execution_note(sweep, entries) -> str:
     return text + "."
 
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def shown_path(path: str) -> str:
+    """A signal's path as a table prints it: relative to the repository when inside it."""
+    full = os.path.abspath(path)
+    return os.path.relpath(full, REPO_ROOT) if full.startswith(REPO_ROOT + os.sep) else path
+
+
 def build_markdown(sweep, entries, command: str = None) -> str:
     statuses = [res.status for e in entries for _, res in e["results"]]
     counts = {s: statuses.count(s) for s in ("completed", "failed", "diverged", "interrupted", "stale", "missing")}
@@ -88,7 +97,7 @@ def build_markdown(sweep, entries, command: str = None) -> str:
     lines.append(f"- Preset `{sweep.preset}`: {describe_preset(sweep)}")
     if sweep.signals:
         if len(sweep.signals) == 1:
-            lines.append(f"- Signal: `{sweep.signals[0]}`.")
+            lines.append(f"- Signal: `{shown_path(sweep.signals[0])}`.")
         else:
             names = ", ".join(os.path.basename(s) for s in sweep.signals)
             lines.append(f"- Signals: {len(sweep.signals)} files ({names}); each cell is the mean ± sample "
