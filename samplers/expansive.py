@@ -129,12 +129,10 @@ class ExpansiveSampler(Sampler):
                 abs(edges.mean() - self.anchor_ratio) <= AREA_TOLERANCE * self.anchor_ratio)
         self.edge_area = float(np.mean(edges))
         dilated = dilate_2x2(edges)
-        anchors = torch.from_numpy(np.flatnonzero(dilated.reshape(-1)))
+        anchors = torch.from_numpy(np.flatnonzero(dilated.reshape(-1))).to(self.device)
         if len(anchors) / n_points > self.anchor_ratio:  # trim at random to the budget
             budget = int(self.anchor_ratio * width * height)
-            keep = self.randperm(len(anchors))[:budget].cpu()
-            anchors = anchors[keep.sort().values]
-        anchors = anchors.to(self.device)
+            anchors = anchors[self.randperm(len(anchors))[:budget].sort().values]
         is_anchor = torch.zeros(n_points, dtype=torch.bool, device=self.device)
         is_anchor[anchors] = True
         self.anchors = anchors
