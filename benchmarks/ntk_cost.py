@@ -12,11 +12,11 @@ interleaved so that a noisy machine hits them alike) of:
   int step      INT's step: a no-grad forward over N, then the step on the top-B errors; one piece /
                 chunked
   ntk score     one NTK score, residual included, with the sampler's choice for that SIREN
-                (the hand-written passes of samplers/nint.py, automatic chunks)
+                (the hand-written passes of samplers/ntk.py, automatic chunks)
   ntk unchunked the same in one chunk of all N points
   user step     one training step of UserSiren below: the same network (same weights) written
                 as a plain nn.Module outside models/, so NINT knows nothing about it
-  user score    its NTK score by the generic path any nn.Module gets (samplers/nint.py,
+  user score    its NTK score by the generic path any nn.Module gets (samplers/ntk.py,
                 reverse-over-reverse autograd)
   user jvp      the same with the plain torch.func VJP + JVP, which recomputes the primal (reference)
   nint step     one NINT step after the NTK phase (p_ntk = 0: 30% top error + 70% random); one
@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models import build_model  # noqa: E402
 from samplers import build_sampler  # noqa: E402
 from samplers.base import SelectionContext  # noqa: E402
-from samplers.nint import _func_vjp_jvp, ntk_scores_from_targets  # noqa: E402
+from samplers.ntk import _func_vjp_jvp, ntk_scores_from_targets  # noqa: E402
 from utils.engine.config import load_config  # noqa: E402
 from utils.tasks.image import image_grid, load_image  # noqa: E402
 from utils.devices import chunk_points, chunk_slices  # noqa: E402

@@ -2,7 +2,7 @@
 
 Each hidden layer is a module with `.linear` (its nn.Linear) and
 `.activation(z) -> (h, dh/dz)`. That is all NINT's exact hand-written NTK path
-(samplers/nint.py) needs, through `pointwise_mlp()`.
+(samplers/ntk.py) needs, through `pointwise_mlp()`.
 """
 from torch import nn
 

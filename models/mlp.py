@@ -11,7 +11,7 @@ from torch import nn
 
 
 def relu_with_derivative(z):
-    """(max(z, 0), d/dz) for a pre-activation z (NINT's fast NTK path, samplers/nint.py)."""
+    """(max(z, 0), d/dz) for a pre-activation z (NINT's fast NTK path, samplers/ntk.py)."""
     return torch.relu(z), (z > 0).to(z.dtype)
 
 

@@ -17,7 +17,7 @@ import torch
 
 from conftest import tiny_config
 from models import build_model
-from samplers.nint import ntk_scores
+from samplers.ntk import ntk_scores
 
 DEVICE = os.environ.get("NINT_TEST_CUDA_DEVICE", "cuda")
 if DEVICE == "cuda" and not torch.cuda.is_available():

@@ -308,9 +308,9 @@ def test_vjp_jvp_scores_are_real_and_match_the_jacobian(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_nint_ntk_scores_match_the_jacobian(name):
-    """samplers/nint.py's ntk_scores, torch.func path for every model (WIRE and FFN included),
+    """samplers/ntk.py's ntk_scores, torch.func path for every model (WIRE and FFN included),
     and the hand-written path for the models that offer `pointwise_mlp()`."""
-    nint = pytest.importorskip("samplers.nint", reason="samplers/nint.py (ntk_scores) not merged yet")
+    import samplers.ntk as nint
     model, coords, residual = ntk_problem(name)
     expected = explicit_ntk_scores(model, coords, residual)
     methods = ["func"] + (["mlp"] if hasattr(model, "pointwise_mlp") else [])

@@ -1,4 +1,4 @@
-"""The generic NTK path (samplers/nint.py, any nn.Module): J v by reverse over reverse, checked
+"""The generic NTK path (samplers/ntk.py, any nn.Module): J v by reverse over reverse, checked
 against an explicit Jacobian built one output at a time by plain backward passes."""
 import math
 import warnings
@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-import samplers.nint as nint
-from samplers.nint import _func_vjp_jvp, ntk_scores, ntk_scores_from_targets
+import samplers.ntk as nint
+from samplers.ntk import _func_vjp_jvp, ntk_scores, ntk_scores_from_targets
 
 
 class UserSiren(nn.Module):

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from models import build_model
-from samplers.nint import ntk_scores
+from samplers.ntk import ntk_scores
 from benchmarks.ntk_patches import explicit_ntk, main, patch_indices
 
 

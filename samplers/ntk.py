@@ -1,0 +1,238 @@
+"""NTK scores: per-point norms of K g without forming K (docs/methods.md, "NINT").
+
+With g = f(x) - y the loss gradient for every point and channel (flattened to N*C),
+the NTK-augmented gradient is w = K g = J (J^T g), J the N*C x P Jacobian of the
+outputs with respect to the parameters. K and J are never formed: one vector-Jacobian
+product gives v = J^T g (a P-vector), one Jacobian-vector product gives w = J v. A
+point's score is the squared L2 norm of its C entries of w.
+
+Public: `ntk_scores(model, coords, residual)` and `ntk_scores_from_targets(model,
+coords, targets)`; any nn.Module works, models with `pointwise_mlp()` get a faster
+hand-written path. The sampler that uses them is samplers/nint.py.
+"""
+import warnings
+
+import torch
+from torch.func import functional_call, jvp
+
+# Automatic chunk size (points): on a CPU, chunks that stay in cache are faster than one
+# big pass (measured 1.45 s vs 2.37 s for 65,536 points, benchmarks/ntk_cost.py); on a GPU
+# large chunks keep it busy. Either way memory stays bounded for any N.
+AUTO_CHUNK_POINTS = {"cpu": 16384, "cuda": 262144}
+# The fast path keeps the forward's activations for the tangent pass up to this size
+# (beyond it, each chunk's forward is recomputed: one extra forward per score).
+ACTIVATION_CACHE_BYTES = {"cpu": 2 << 30, "cuda": 8 << 30}
+
+
+def _chunks(n: int, chunk_size, device):
+    """Slices covering range(n) in pieces of chunk_size (None = automatic for the device)."""
+    if chunk_size is None or chunk_size <= 0:
+        chunk_size = AUTO_CHUNK_POINTS.get(device.type, AUTO_CHUNK_POINTS["cuda"])
+    return [slice(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
+
+
+def _saved_bytes():
+    """(counter, context): inside the context, every tensor autograd saves for a backward pass
+    adds its size in bytes to counter[0] (shared storage counted again: an upper bound)."""
+    counter = [0]
+
+    def pack(t):
+        counter[0] += t.numel() * t.element_size()
+        return t
+
+    return counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+
+
+def _jvp_pass(model, params, buffers, x, v):
+    """w = J v on the points x by forward mode (torch.func.jvp): recomputes the primal."""
+    _, w = jvp(lambda p: functional_call(model, (p, buffers), (x,)), (params,), (v,))
+    return w
+
+
+def _func_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None, tangent="auto"):
+    """Generic path for any nn.Module: v = J^T g, then w = J v, chunk by chunk, by autograd.
+
+    Give `residual` [N, C], or `targets` [N, C] to take g = f(x) - y from the VJP's own
+    forward (no separate forward pass). Returns (scores [N], predictions [N, C] or None).
+
+    J v without recomputing the primal ("reverse over reverse"): the VJP's backward runs with
+    `create_graph=True` from a leaf u = g, so it records the linear map u -> J^T u; v is its
+    value, and one backward of that map with cotangent v gives J v (the transpose of the
+    transpose), reusing the forward's saved activations: one forward and two backward passes,
+    where torch.func.jvp needs the forward again (primal and tangent) after the VJP's. For a
+    5x256 SIREN at 128x128 that is about 1.5x a training step instead of 2.1-2.5x
+    (benchmarks/ntk_cost.py). Each chunk's recorded graph is kept for the second pass while
+    their total, measured with saved-tensor hooks, stays within ACTIVATION_CACHE_BYTES (the
+    last chunk's always: it is alive anyway); the other chunks get J v by torch.func.jvp
+    (cheaper than rebuilding their graphs), so memory stays bounded for any N.
+
+    Check: <J v, g> = v.v exactly, so a backward that autograd cannot differentiate through
+    (a custom autograd.Function marked once_differentiable detaches its part of the graph and
+    would silently drop that part of J v) shows up as a mismatch; the scores are then redone
+    by torch.func.jvp, with a warning. `tangent='jvp'` uses torch.func.jvp for every chunk
+    (the plain torch.func route, the reference).
+    """
+    if tangent not in ("auto", "jvp"):
+        raise ValueError(f"tangent must be auto or jvp, not {tangent!r}")
+    # The NTK of training: the parameters that are trained (as the release); frozen ones are constants.
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    buffers = {k: b.detach() for k, b in model.named_buffers()}
+    buffers.update({k: p.detach() for k, p in model.named_parameters() if not p.requires_grad})
+    pieces = _chunks(coords.shape[0], chunk_size, coords.device)
+    if not names:  # nothing is trained: the kernel is zero
+        out = functional_call(model, buffers, (coords,)).detach() if targets is not None else None
+        return coords.new_zeros(coords.shape[0]), out
+    budget = ACTIVATION_CACHE_BYTES.get(coords.device.type, 2 << 30)
+    reverse = tangent == "auto"
+    v, gs, kept, kept_bytes = None, [], {}, 0  # kept: chunk -> (u, [J^T u per parameter, with graph])
+    predictions = [] if targets is not None else None
+    with torch.enable_grad():
+        leaves = {k: p.detach().requires_grad_(True) for k, p in model.named_parameters() if p.requires_grad}
+        for i, sl in enumerate(pieces):
+            counter, hooks = _saved_bytes()
+            with hooks:
+                out = functional_call(model, (leaves, buffers), (coords[sl],))
+                if targets is not None:
+                    predictions.append(out.detach())
+                    g = out.detach() - targets[sl]
+                else:
+                    g = residual[sl].detach().to(out.dtype)
+                u = g.clone().requires_grad_(reverse)  # a leaf of our own
+                grads = torch.autograd.grad(out, list(leaves.values()), u, create_graph=reverse, allow_unused=True)
+            grads = [torch.zeros_like(leaves[k]) if t is None else t for k, t in zip(names, grads)]
+            vc = [t.detach() for t in grads]
+            v = vc if v is None else [a + b for a, b in zip(v, vc)]
+            gs.append(g)
+            if reverse and (kept_bytes + counter[0] <= budget or i == len(pieces) - 1):
+                kept[i] = (u, grads)
+                kept_bytes += counter[0]
+            del out, grads, u
+        w = [None] * len(pieces)
+        for i in list(kept):
+            u, grads = kept.pop(i)
+            live = [(t, vk) for t, vk in zip(grads, v) if t.requires_grad]
+            try:
+                (wi,) = torch.autograd.grad([t for t, _ in live], u, [vk for _, vk in live],
+                                            allow_unused=True) if live else (None,)
+            except RuntimeError as err:  # a double backward that raises
+                warnings.warn(f"NTK scores: reverse over reverse failed ({str(err).splitlines()[0]}); "
+                              "J v by torch.func.jvp instead", RuntimeWarning)
+                kept.clear()
+                break
+            w[i] = torch.zeros_like(u) if wi is None else wi.detach()
+    params = {k: leaves[k].detach() for k in names}
+    v = dict(zip(names, v))
+    reversed_any = any(wi is not None for wi in w)
+    for i, sl in enumerate(pieces):
+        if w[i] is None:
+            w[i] = _jvp_pass(model, params, buffers, coords[sl], v)
+    if reversed_any:
+        vv = sum(t.double().pow(2).sum() for t in v.values())
+        wg = sum((wi.double() * g.double()).sum() for wi, g in zip(w, gs))
+        if abs(float(wg - vv)) > 1e-3 * float(vv) + 1e-30:
+            warnings.warn("NTK scores: reverse over reverse missed part of J v (a backward that is not "
+                          "differentiable, e.g. once_differentiable); J v by torch.func.jvp instead", RuntimeWarning)
+            w = [_jvp_pass(model, params, buffers, coords[sl], v) for sl in pieces]
+    scores = torch.cat([wi.pow(2).sum(dim=1) for wi in w])
+    return scores, (torch.cat(predictions) if predictions is not None else None)
+
+
+def _mlp_forward(layers, x):
+    """Forward through [(linear, activation)] keeping what the backward and tangent passes need:
+    per layer its input h and, for activated layers, dh/dz. Returns (output, cache)."""
+    cache = []
+    h = x
+    for linear, act in layers:
+        z = torch.nn.functional.linear(h, linear.weight, linear.bias)
+        if act is None:
+            cache.append((h, None))
+            h = z
+        else:
+            h_next, dz = act(z)
+            cache.append((h, dz))
+            h = h_next
+    return h, cache
+
+
+def _mlp_vjp(layers, cache, g, v):
+    """Accumulate J^T g into v (a list of [dW, db] per layer), by the chain rule backwards."""
+    delta = g
+    for i in range(len(layers) - 1, -1, -1):
+        h, dz = cache[i]
+        if dz is not None:
+            delta = delta * dz
+        v[i][0].addmm_(delta.t(), h)
+        v[i][1].add_(delta.sum(dim=0))
+        if i > 0:
+            delta = delta @ layers[i][0].weight
+
+
+def _mlp_tangent(layers, cache, v):
+    """J v: forward-mode pass over a cached forward. dz = dW h + W dh + db, dh = h'(z) dz."""
+    dh = None  # the input coordinates carry no tangent
+    for (linear, _), (h, dz), (dW, db) in zip(layers, cache, v):
+        t = torch.addmm(db, h, dW.t())
+        if dh is not None:
+            t.addmm_(dh, linear.weight.t())
+        dh = t if dz is None else t * dz
+    return dh
+
+
+def _mlp_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None):
+    """Exact hand-written VJP + tangent pass for models exposing `pointwise_mlp()`.
+
+    Same result as the torch.func path, but the tangent pass reuses the forward's
+    activations and derivatives instead of recomputing the primal: about 5 matmuls
+    per layer against a training step's 3 (forward + backward).
+    """
+    layers = model.pointwise_mlp()
+    n = coords.shape[0]
+    pieces = _chunks(n, chunk_size, coords.device)
+    width = sum(lin.out_features for lin, _ in layers)
+    keep = n * width * 2 * coords.element_size() <= ACTIVATION_CACHE_BYTES.get(coords.device.type, 2 << 30)
+    with torch.no_grad():
+        v = [[torch.zeros_like(lin.weight), torch.zeros_like(lin.bias)] for lin, _ in layers]
+        caches, predictions = [], [] if targets is not None else None
+        for sl in pieces:
+            out, cache = _mlp_forward(layers, coords[sl])
+            g = out - targets[sl] if targets is not None else residual[sl].to(out.dtype)
+            if targets is not None:
+                predictions.append(out)
+            _mlp_vjp(layers, cache, g, v)
+            caches.append(cache if keep else None)
+        scores = []
+        for sl, cache in zip(pieces, caches):
+            if cache is None:  # too large to keep: recompute this chunk's forward
+                _, cache = _mlp_forward(layers, coords[sl])
+            scores.append(_mlp_tangent(layers, cache, v).pow(2).sum(dim=1))
+    return torch.cat(scores), (torch.cat(predictions) if predictions is not None else None)
+
+
+def _pick_method(model, method):
+    if method == "auto":
+        return "mlp" if hasattr(model, "pointwise_mlp") else "func"
+    if method not in ("func", "mlp"):
+        raise ValueError(f"method must be auto, func or mlp, not {method!r}")
+    return method
+
+
+def ntk_scores(model, coords, residual, chunk_size=None, method="func") -> torch.Tensor:
+    """Per-point NTK-augmented gradient norms: ||(K g)_i||^2 over output channels, [N].
+
+    model: any nn.Module mapping [N, in] -> [N, C] (parameters and buffers are read, not changed).
+    coords: [N, in]. residual: g = f(x) - y, [N, C] (the MSE gradient up to a constant factor).
+    chunk_size: points per chunk for the VJP and JVP (None = automatic: 16,384 on a CPU,
+      262,144 on a GPU); the result does not depend on it beyond float rounding.
+    method: 'func' (default) = the generic autograd path over functional_call, any model (VJP, then J v
+        by reverse over reverse; see _func_vjp_jvp);
+      'mlp' = the exact hand-written passes for models with `pointwise_mlp()` (faster);
+      'auto' = 'mlp' when available, else 'func'.
+    """
+    fn = _mlp_vjp_jvp if _pick_method(model, method) == "mlp" else _func_vjp_jvp
+    return fn(model, coords, residual=residual, chunk_size=chunk_size)[0]
+
+
+def ntk_scores_from_targets(model, coords, targets, chunk_size=None, method="auto"):
+    """(scores [N], predictions [N, C]): the residual comes from the VJP's own forward."""
+    fn = _mlp_vjp_jvp if _pick_method(model, method) == "mlp" else _func_vjp_jvp
+    return fn(model, coords, targets=targets, chunk_size=chunk_size)
