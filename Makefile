@@ -26,9 +26,9 @@ train: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 
-# config/reference.md from the constants declared in samplers/ and models/ (a test checks it is current).
+# config/reference.md from the key declarations (task keys, samplers/, models/; a test checks it is current).
 reference: $(STAMP)
-	$(PY) -m utils.engine.config
+	$(PY) -m utils.engine.reference
 
 clean-outputs:
 	rm -rf outputs

@@ -31,6 +31,7 @@ from typing import Optional
 import torch
 
 from samplers.schedules import BATCH_SIZE_SCHEDULERS, SAMPLE_INTERVALS, batch_size, should_reselect
+from utils.devices import forward_in_chunks
 from utils.errors import UserError
 from utils.params import Param, python_name, resolve, unknown_constant
 
@@ -103,11 +104,7 @@ class SelectionContext:
     def predictions(self) -> torch.Tensor:
         if self._predictions is None:
             self.full_forwards += 1
-            with torch.no_grad():
-                if self.forward_chunk and self.n_points > self.forward_chunk:
-                    self._predictions = torch.cat([self.model(c) for c in self.coords.split(self.forward_chunk)])
-                else:
-                    self._predictions = self.model(self.coords)
+            self._predictions = forward_in_chunks(self.model, self.coords, self.forward_chunk)
         return self._predictions
 
     def set_predictions(self, predictions: torch.Tensor):

@@ -15,20 +15,17 @@ import warnings
 import torch
 from torch.func import functional_call, jvp
 
-# Automatic chunk size (points): on a CPU, chunks that stay in cache are faster than one
-# big pass (measured 1.45 s vs 2.37 s for 65,536 points, benchmarks/ntk_cost.py); on a GPU
-# large chunks keep it busy. Either way memory stays bounded for any N.
-AUTO_CHUNK_POINTS = {"cpu": 16384, "cuda": 262144}
+from utils.devices import chunk_points, chunk_slices
+
 # The fast path keeps the forward's activations for the tangent pass up to this size
 # (beyond it, each chunk's forward is recomputed: one extra forward per score).
 ACTIVATION_CACHE_BYTES = {"cpu": 2 << 30, "cuda": 8 << 30}
 
 
 def _chunks(n: int, chunk_size, device):
-    """Slices covering range(n) in pieces of chunk_size (None = automatic for the device)."""
-    if chunk_size is None or chunk_size <= 0:
-        chunk_size = AUTO_CHUNK_POINTS.get(device.type, AUTO_CHUNK_POINTS["cuda"])
-    return [slice(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
+    """Slices covering range(n) in pieces of chunk_size (None or 0 = automatic for the device:
+    utils/devices.py AUTO_CHUNK_POINTS['ntk'])."""
+    return chunk_slices(n, chunk_size if chunk_size and chunk_size > 0 else chunk_points("auto", device.type, "ntk"))
 
 
 def _saved_bytes():
@@ -221,8 +218,8 @@ def ntk_scores(model, coords, residual, chunk_size=None, method="func") -> torch
 
     model: any nn.Module mapping [N, in] -> [N, C] (parameters and buffers are read, not changed).
     coords: [N, in]. residual: g = f(x) - y, [N, C] (the MSE gradient up to a constant factor).
-    chunk_size: points per chunk for the VJP and JVP (None = automatic: 16,384 on a CPU,
-      262,144 on a GPU); the result does not depend on it beyond float rounding.
+    chunk_size: points per chunk for the VJP and JVP (None = automatic, utils/devices.py: 16,384
+      on a CPU, 262,144 on a GPU); the result does not depend on it beyond float rounding.
     method: 'func' (default) = the generic autograd path over functional_call, any model (VJP, then J v
         by reverse over reverse; see _func_vjp_jvp);
       'mlp' = the exact hand-written passes for models with `pointwise_mlp()` (faster);

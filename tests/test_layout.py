@@ -12,7 +12,7 @@ ALLOWED = {
     "utils.devices": (),
     "utils.params": ("utils.errors",),
     "models": ("models", "utils.errors", "utils.params"),
-    "samplers": ("samplers", "models", "utils.errors", "utils.params"),
+    "samplers": ("samplers", "models", "utils.errors", "utils.params", "utils.devices"),
     "utils.tasks": ("utils.tasks", "utils.errors", "utils.devices"),
     "utils.engine": ("utils.engine", "utils.tasks", "models", "samplers", "utils.errors", "utils.params",
                      "utils.devices"),

@@ -13,7 +13,8 @@ import yaml
 from conftest import ROOT
 from models import MODELS
 from samplers import SAMPLERS, build_sampler, make_sampler
-from utils.engine.config import REFERENCE_PATH, load_config, reference_markdown
+from utils.engine.config import load_config
+from utils.engine.reference import REFERENCE_PATH, reference_markdown
 from utils.errors import UserError
 from utils.params import Param
 

@@ -46,18 +46,14 @@ def setup(strategy, *overrides, size=32, seed=0):
 
 
 def one_step(sampler, step, model, coords, targets, predict=None):
-    """What the trainer does with a sampler at one step (without the optimizer update)."""
-    ctx = SelectionContext(step, sampler.total_steps, model, coords, targets)
-    selection = sampler.select(ctx)
-    x = selection.coords if selection.coords is not None else coords[selection.indices]
-    y = selection.targets if selection.targets is not None else targets[selection.indices]
-    if sampler.needs_coord_grads:
-        x = x.detach().requires_grad_(True)
-    predictions = model(x) if predict is None else predict(x, y)
-    loss, point_losses = sampler.training_loss(selection, predictions, y)
+    """The trainer's calls on a sampler at one step (utils/engine/trainer.py), without the
+    optimizer update; predict(x, y): planted predictions instead of model(x)."""
+    selection = sampler.select(SelectionContext(step, sampler.total_steps, model, coords, targets))
+    x, y = selection.points(coords, targets)
+    loss, point_losses = sampler.training_loss(selection, model(x) if predict is None else predict(x, y), y)
     if loss.requires_grad:
         loss.backward()
-    sampler.observe(selection, point_losses.detach(), x.grad if sampler.needs_coord_grads else None)
+    sampler.observe(selection, point_losses.detach(), x.grad)
     return selection
 
 

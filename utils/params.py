@@ -4,7 +4,8 @@ Each sampler class (samplers/) and model class (models/) lists its constants onc
 `params = {"name": Param(default, "one-line meaning", ...)}`. The configuration schema of
 every task (utils/engine/config.py), its validation, the generated reference
 (config/reference.md) and the defaults of `samplers.make_sampler` are all built from these
-declarations, so adding a constant is one line.
+declarations, so adding a constant is one line. The task keys (DATASET_CONFIGS,
+TRAIN_CONFIGS, ...) are declared the same way, in utils/engine/task_keys.py.
 
 Imports nothing of the project but utils/errors.py, so that models/ and samplers/ may use it.
 """
@@ -33,7 +34,8 @@ class Param:
     choices: the only allowed values (a tuple). check: any further rule, a function
     value -> problem text ("must be ...") or None, described by `rule` ("a list of steps >= 0").
     nullable: null (None) is allowed (always so when the default is None). kind: the value's
-    type when the default is None.
+    type when it is not the default's (a default of None; `object` for a value of several
+    types, left to `check`).
     """
     default: Any
     meaning: str
@@ -62,8 +64,10 @@ class Param:
 
     @property
     def value_type(self):
-        """bool, int, float, str or list: what a value must be (from the default, else `kind`)."""
-        return type(self.default) if self.default is not None else self.kind
+        """bool, int, float, str or list: what a value must be (`kind` when given, else the default's)."""
+        if self.kind is not None:
+            return self.kind
+        return type(self.default) if self.default is not None else None
 
     @property
     def numeric(self) -> bool:

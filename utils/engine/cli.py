@@ -56,7 +56,7 @@ def _run(task_name, args):
     from utils.tasks import build_task
 
     if args.print_config:
-        from utils.engine.config import commented_yaml
+        from utils.engine.reference import commented_yaml
         print(commented_yaml(task_name, load_config(task_name, args.config, args.overrides)), end="")
         return 0
     if args.resume:

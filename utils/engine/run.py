@@ -27,6 +27,7 @@ import torch
 from models import build_model, count_parameters
 from samplers import build_sampler
 from utils.engine.config import dump_config
+from utils.engine.task_keys import COSINE_LR_MIN, LR_SCHEDULERS, MULTISTEP_GAMMA, MULTISTEP_MILESTONES
 from utils.devices import chunk_points
 from utils.engine.run_logger import RunLogger
 from utils.errors import UserError
@@ -61,12 +62,15 @@ class _ConstantLR:
 
 
 def make_lr_scheduler(name: str, optimizer, total_steps: int):
+    """TRAIN_CONFIGS.lr_scheduler over `total_steps` steps; its constants: utils/engine/task_keys.py."""
     if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=1e-6)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=COSINE_LR_MIN)
     if name == "multistep":
-        milestones = [total_steps // 2, (3 * total_steps) // 4]
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
-    return _ConstantLR()
+        milestones = [int(total_steps * m) for m in MULTISTEP_MILESTONES]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=MULTISTEP_GAMMA)
+    if name == "constant":
+        return _ConstantLR()
+    raise ValueError(f"unknown lr_scheduler {name!r}; valid: {', '.join(LR_SCHEDULERS)}")
 
 
 class Clock:
@@ -118,20 +122,20 @@ class Run:
         train_cfg, model_cfg = cfg["TRAIN_CONFIGS"], cfg["model_config"]
         self.cfg, self.task, self.run_dir, self.device = cfg, task, run_dir, device
         self.total_steps = int(train_cfg["iterations"])
-        self.max_train_seconds = float(train_cfg.get("max_train_seconds") or 0.0)
+        self.max_train_seconds = float(train_cfg["max_train_seconds"])
         self.eval_interval = int(train_cfg["eval_interval"])
         # 'auto' chunk sizes become numbers here, so that config.yaml records what the run used
         train_cfg["forward_chunk"] = self.forward_chunk = chunk_points(train_cfg["forward_chunk"], device.type, "forward")
         train_cfg["step_chunk"] = self.step_chunk = chunk_points(train_cfg["step_chunk"], device.type, "step")
         seed = int(train_cfg["seed"])
-        if train_cfg.get("num_threads"):
+        if train_cfg["num_threads"]:  # 0: torch's default
             torch.set_num_threads(int(train_cfg["num_threads"]))
         torch.manual_seed(seed)
         np.random.seed(seed)
 
         self.model = build_model(model_cfg, task.in_features, task.out_features).to(device)
         self.n_params = count_parameters(self.model)
-        lr = train_cfg["lr"] if train_cfg["lr"] is not None else float(model_cfg.get("lr", 1e-4))
+        lr = train_cfg["lr"] if train_cfg["lr"] is not None else model_cfg["lr"]  # null: the model's default
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.lr_scheduler = make_lr_scheduler(train_cfg["lr_scheduler"], self.optimizer, self.total_steps)
         # On the training device: the samplers' draws then need no host-to-device copy
@@ -165,7 +169,7 @@ class Run:
                                  dynamic_ncols=True, mininterval=0.5)
         self.last_metric = None
         # Reconstructions at fixed training times (the paper's Fig. 3 compares samplers at equal time).
-        self.pending_snapshots = sorted(t for t in set(train_cfg.get("snapshot_seconds") or [])
+        self.pending_snapshots = sorted(t for t in set(train_cfg["snapshot_seconds"])
                                         if not resume or t > self.clock.train_seconds)
 
     # -- between steps ----------------------------------------------------------------

@@ -50,10 +50,3 @@ class Task:
         """name -> image array [H, W, C], or {'audio': [T] array, 'sample_rate': Hz}; `first`: add the target."""
         return {}
 
-
-def predict(model, coords: torch.Tensor, chunk: int = 0) -> torch.Tensor:
-    """model(coords) without gradients, in chunks of `chunk` points when chunk > 0."""
-    with torch.no_grad():
-        if chunk and coords.shape[0] > chunk:
-            return torch.cat([model(c) for c in coords.split(chunk)])
-        return model(coords)

@@ -17,8 +17,8 @@ import torch
 
 from utils.tasks.audio.io import load_audio, write_wav
 from utils.tasks.audio.metrics import pesq_wb, si_snr, stoi
-from utils.tasks.base import Task, predict
-from utils.devices import chunk_points
+from utils.tasks.base import Task
+from utils.devices import chunk_points, forward_in_chunks
 
 
 def time_grid(n_samples: int, time_range=(-5.0, 5.0)) -> torch.Tensor:
@@ -63,7 +63,7 @@ class AudioTask(Task):
 
     def reconstruct(self, model) -> np.ndarray:
         """The model's waveform [T], amplitudes clipped to [-1, 1]."""
-        out = predict(model, self.coords, self.forward_chunk)[:, 0]
+        out = forward_in_chunks(model, self.coords, self.forward_chunk)[:, 0]
         amplitude = (out - self.value_offset) / self.value_scale
         return amplitude.clamp(-1.0, 1.0).cpu().numpy()
 

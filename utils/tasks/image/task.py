@@ -14,8 +14,8 @@ from utils.errors import UserError
 from utils.tasks.image.io import load_image
 from utils.tasks.image.lpips import LPIPS_MIN_SIDE, load_lpips, lpips_distance
 from utils.tasks.image.metrics import SSIM_MIN_SIDE, psnr, ssim
-from utils.tasks.base import Task, predict
-from utils.devices import chunk_points
+from utils.tasks.base import Task
+from utils.devices import chunk_points, forward_in_chunks
 
 
 def snapshot_name(seconds: float) -> str:
@@ -92,7 +92,7 @@ class ImageTask(Task):
         """The model's image [H, W, C] in [0, 1] (clamped) on the evaluation grid."""
         coords = self.eval_coords if coords is None else coords
         h, w = shape or self.eval_image.shape[:2]
-        out = self.to_unit(predict(model, coords, self.forward_chunk)).clamp(0, 1)
+        out = self.to_unit(forward_in_chunks(model, coords, self.forward_chunk)).clamp(0, 1)
         return out.reshape(h, w, self.out_features).cpu().numpy()
 
     def evaluate(self, model) -> dict:

@@ -61,15 +61,6 @@ def sample_triangles(vertices: np.ndarray, faces: np.ndarray, n: int, rng: np.ra
     return points, normals[face]
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted average of the adjacent face normals, unit length [V, 3]."""
-    normals, areas = face_normals_and_areas(vertices, faces)
-    acc = np.zeros_like(vertices)
-    for corner in range(3):
-        np.add.at(acc, faces[:, corner], normals * areas[:, None])
-    return acc / np.maximum(np.linalg.norm(acc, axis=1), 1e-300)[:, None]
-
-
 def near_surface_points(surface_points: np.ndarray, n: int, coarse_scale: float, fine_scale: float,
                         rng: np.random.Generator) -> np.ndarray:
     """n points around random surface samples: the first n - n//2 with Laplace noise of scale

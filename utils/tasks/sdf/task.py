@@ -45,8 +45,8 @@ from utils.tasks.sdf.io import file_hash, load_shape, write_ply
 from utils.tasks.sdf.geometry import (NormalProjectedDistance, evaluate_on_grid, exact_signed_distance, is_watertight,
                                 near_surface_points, pseudonormal_signed_distance, sample_triangles, winding_inside)
 from utils.tasks.sdf.metrics import chamfer_distances, iou, surface_from_grid
-from utils.tasks.base import Task, predict
-from utils.devices import chunk_points
+from utils.tasks.base import Task
+from utils.devices import chunk_points, forward_in_chunks
 
 CACHE_VERSION = 2          # bump when the way a cached array is computed changes
 POOL_SEED = 0              # the pool of training points is part of the data, fixed for every run
@@ -214,7 +214,7 @@ class SdfTask(Task):
         """The network's SDF on the render_resolution^3 grid, float32 [R, R, R] indexed (x, y, z)."""
         def forward(points):
             coords = torch.from_numpy(points.astype(np.float32)).to(self.device)
-            return predict(model, coords, self.forward_chunk)[:, 0].cpu().numpy()
+            return forward_in_chunks(model, coords, self.forward_chunk)[:, 0].cpu().numpy()
         return evaluate_on_grid(forward, self.resolution)
 
     def evaluate(self, model) -> dict:
