@@ -96,7 +96,7 @@ DATASET_PARAMS = {
         "resample": Param(1, "1 = resample to sample_rate, 0 = keep the clip's native rate", choices=(0, 1)),
         "time_range": Param([-5, 5], "sample times linspace(t0, t1, T), as in the INT release",
                             check=_time_range_check, rule="[t0, t1], t0 < t1"),
-        "value_range": _value_range([-1, 1], "amplitudes ([-1, 1] as decoded; [0, 1] the INT release)"),
+        "value_range": _value_range([-1, 1], "amplitudes (as decoded: [-1, 1]; the INT release: [0, 1])"),
     },
     "sdf": {
         "file_path": Param("data/meshes/armadillo.obj", "the shape: a mesh (OBJ/PLY/STL/OFF) or an oriented "
@@ -111,7 +111,7 @@ DATASET_PARAMS = {
         "pool_size": Param(1000000, "points with precomputed signed distances that each step draws from",
                            "[2, inf)"),
         "chamfer_samples": Param(100000, "surface points per side for the Chamfer distance", "[1, inf)"),
-        "sign_method": Param("auto", "auto (exact for watertight meshes, else normal) | exact | normal",
+        "sign_method": Param("auto", "how a point's sign is decided: auto = exact for watertight meshes, else normal",
                              choices=("auto", "exact", "normal")),
         "cache_dir": Param(".cache/sdf", "pool and ground-truth occupancy, keyed by a hash of the mesh file"),
     },
@@ -124,14 +124,14 @@ TRAIN_PARAMS = {
                                "there, status completed); iterations still sets the schedules", "[0, inf)"),
     "lr": Param(None, "Adam's learning rate; null = the model's default (model_config.lr)", "(0, inf)",
                 kind=float),
-    "lr_scheduler": Param("constant", f"constant | cosine (to {COSINE_LR_MIN:g} at the last step) | multistep "
-                          f"(x{MULTISTEP_GAMMA:g} at {' and '.join(f'{m:.0%}' for m in MULTISTEP_MILESTONES)} "
-                          "of the steps)", choices=LR_SCHEDULERS),
+    "lr_scheduler": Param("constant", f"the learning-rate schedule over the iterations: cosine anneals to "
+                          f"{COSINE_LR_MIN:g} at the last step; multistep multiplies by {MULTISTEP_GAMMA:g} at "
+                          f"{' and '.join(f'{m:.0%}' for m in MULTISTEP_MILESTONES)} of the steps", choices=LR_SCHEDULERS),
     "seed": Param(42, "seeds the model, the data draws and the sampler", "[0, 4294967295]"),
-    "device": Param("auto", "auto (CUDA when present) | cpu | cuda", choices=("auto", "cpu", "cuda")),
+    "device": Param("auto", "where to train; auto = CUDA when present", choices=("auto", "cpu", "cuda")),
     "eval_interval": Param(50, "full-signal evaluation every this many steps (clock paused)", "[1, inf)"),
     "out_root": Param("outputs", "runs are written under this folder"),
-    "out_dir": Param(None, "the run folder's name; null = <task>_<signal>_<strategy>_<model>", kind=str,
+    "out_dir": Param(None, "the run folder's name; null = <task>_<file stem>_<strategy>_<model>", kind=str,
                      check=_out_dir_check, rule="null | a folder name"),
     "num_threads": Param(0, "CPU threads for torch; 0 = torch's default (all cores). Parallel runs: cores / jobs",
                          "[0, inf)"),
