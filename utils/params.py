@@ -98,12 +98,13 @@ class Param:
         if self.numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return "expected a number"
         t = self.value_type
+        like = f" like the default {self.default!r}" if self.default is not None else ""
         if t is int and isinstance(value, float) and not value.is_integer():
-            return f"expected an int like the default {self.default!r}"
+            return f"expected an int{like}"
         if t is str and not isinstance(value, str):
-            return f"expected a str like the default {self.default!r}"
+            return f"expected a str{like}"
         if t is list and not isinstance(value, list):
-            return f"expected a list like the default {self.default!r}"
+            return f"expected a list{like}"
         if self.interval is not None:
             low, high, low_inc, high_inc = self.bounds()
             bad = value != value or (low is not None and (value < low or (value == low and not low_inc))) or (

@@ -74,10 +74,11 @@ def _set(cfg: dict, params: dict, section: str, key: str, value, origin: str, ta
             pass
     if isinstance(value, list):  # the same YAML 1.1 quirk inside lists: [5, 1e9]
         value = [float(v) if isinstance(v, str) and _EXPONENT_NUMBER.match(v) else v for v in value]
+    value = param.coerce(value)  # an int given as 100.0 -> 100, 2 -> 2.0 for a float
     problem = param.problem(value)
     if problem:
         raise UserError(f"{section}.{key}={value!r} {problem} ({origin})")
-    cfg.setdefault(section, {})[key] = param.coerce(value)
+    cfg.setdefault(section, {})[key] = value
 
 
 def _section_hint(section: str, task: str) -> str:

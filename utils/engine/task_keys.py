@@ -131,7 +131,7 @@ TRAIN_PARAMS = {
     "device": Param("auto", "where to train; auto = CUDA when present", choices=("auto", "cpu", "cuda")),
     "eval_interval": Param(50, "full-signal evaluation every this many steps (clock paused)", "[1, inf)"),
     "out_root": Param("outputs", "runs are written under this folder"),
-    "out_dir": Param(None, "the run folder's name; null = <task>_<file stem>_<strategy>_<model>", kind=str,
+    "out_dir": Param(None, "the run folder's name; null = <task>_<file stem>_<strategy>_<model>",
                      check=_out_dir_check, rule="null | a folder name"),
     "num_threads": Param(0, "CPU threads for torch; 0 = torch's default (all cores). Parallel runs: cores / jobs",
                          "[0, inf)"),
