@@ -259,9 +259,20 @@ def test_interrupt_and_resume(tmp_path):
     assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "completed"
 
 
-def test_wandb_disabled_logs_audio_media(tmp_path, monkeypatch):
+def test_wandb_logs_audio_media(tmp_path, monkeypatch):
+    """What goes to wandb (disabled mode, same calls): at step 10 the reconstruction and the ground
+    truth as 16 kHz sounds beside the waveform figure, at step 20 (log_images_every) the reconstruction."""
     pytest.importorskip("wandb")
+    from utils.engine import wandb_logger
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    run_dir = _run(tmp_path, "w", "WANDB_CONFIGS.use_wandb=1", "WANDB_CONFIGS.log_images_every=20",
-                   "TRAIN_CONFIGS.iterations=20")
-    assert os.path.isfile(os.path.join(run_dir, "reconstruction.wav"))
+    logged, log_media = [], wandb_logger.WandbLogger.log_media
+    monkeypatch.setattr(wandb_logger.WandbLogger, "log_media",
+                        lambda self, step, media: (logged.append((step, media)), log_media(self, step, media))[-1])
+    _run(tmp_path, "w", "WANDB_CONFIGS.use_wandb=1", "WANDB_CONFIGS.log_images_every=20", "TRAIN_CONFIGS.iterations=20")
+    assert [(step, sorted(media)) for step, media in logged] == [
+        (10, ["ground_truth", "reconstruction", "waveform_spectrogram"]), (20, ["reconstruction", "waveform_spectrogram"])]
+    for _, media in logged:
+        sound = media["reconstruction"]
+        assert sound["sample_rate"] == 16000 and sound["audio"].shape == (4800,)
+        assert media["waveform_spectrogram"].ndim == 3
+    assert np.abs(logged[0][1]["ground_truth"]["audio"]).max() > 0.01

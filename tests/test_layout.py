@@ -1,5 +1,6 @@
 """The layout the README promises: imports go one way, and its Layout section lists every file."""
 import ast
+import fnmatch
 import os
 import re
 import subprocess
@@ -40,9 +41,9 @@ def module_name(path: str) -> str:
     return name[:-len(".__init__")] if name.endswith(".__init__") else name
 
 
-def project_imports(path: str):
+def project_imports(path: str, root: str = ROOT):
     """Every module of the project that `path` imports, at the top or inside a function."""
-    with open(os.path.join(ROOT, path)) as f:
+    with open(os.path.join(root, path)) as f:
         tree = ast.parse(f.read())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -66,25 +67,36 @@ def covered(name: str, allowed) -> bool:
     return any(name == a or name.startswith(a + ".") or a.startswith(name + ".") for a in allowed)
 
 
-def test_no_package_imports_upward():
+def upward_imports(paths, root=ROOT) -> list:
+    """'PATH imports NAME' for every import in `paths` (relative to root) that ALLOWED forbids."""
     wrong = []
-    for path in python_files():
-        module = module_name(path)
-        own = layer(module)
+    for path in paths:
+        own = layer(module_name(path))
         if own is None:
             continue
-        for name in project_imports(path):
+        for name in project_imports(path, root):
             if not covered(name, ALLOWED[own]):
                 wrong.append(f"{path} imports {name}")
+    return wrong
+
+
+def test_no_package_imports_upward():
+    wrong = upward_imports(python_files())
     assert not wrong, "\n".join(wrong)
 
 
-def test_layering_rule_can_fail():
-    assert not covered("utils.engine.config", ALLOWED["samplers"])
-    assert not covered("utils.tasks.image", ALLOWED["models"])
-    assert not covered("utils.reproduce.table", ALLOWED["utils.engine"])
-    assert covered("utils.errors", ALLOWED["utils.tasks"])
-    assert not covered("samplers", ALLOWED["utils.params"]) and covered("utils.params", ALLOWED["models"])
+def test_layering_rule_can_fail(tmp_path):
+    """The same check on a planted tree finds the upward imports, at the top and inside functions."""
+    planted = {"samplers/bad.py": "from utils.engine.config import load_config\n",
+               "models/bad.py": "def f():\n    import samplers.nint\n",
+               "utils/params.py": "from utils.errors import UserError\n",          # allowed
+               "utils/tasks/ok.py": "import torch\nfrom utils.devices import chunk_points\n"}  # allowed
+    for path, text in planted.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    assert upward_imports(planted, str(tmp_path)) == ["samplers/bad.py imports utils.engine.config",
+                                                      "samplers/bad.py imports utils.engine.config.load_config",
+                                                      "models/bad.py imports samplers.nint"]
 
 
 def test_reproduce_imports_go_one_way():
@@ -129,12 +141,27 @@ def test_readme_layout_lists_every_python_file():
     assert "utils/engine/trainer.py" in listed and "utils/tasks/sdf/geometry.py" in listed
 
 
-def test_readme_layout_lists_every_top_level_entry():
+def top_level_entries() -> set:
+    """The repository's top-level files and folders: git's tracked ones, or outside a git
+    checkout (an unpacked archive) what is there but hidden or named in .gitignore."""
     try:
         tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        return {p.split("/")[0] for p in tracked.split() if not p.startswith(".")}
     except (OSError, subprocess.CalledProcessError):
-        return  # not a git checkout: the Python files are checked above
+        with open(os.path.join(ROOT, ".gitignore")) as f:
+            ignored = {line.strip().rstrip("/") for line in f if line.strip() and not line.startswith("#")}
+        return {n for n in os.listdir(ROOT) if not n.startswith(".") and n not in ignored
+                and not any(fnmatch.fnmatch(n, pattern) for pattern in ignored)}
+
+
+def test_top_level_entries_without_git(monkeypatch):
+    with_git = top_level_entries()
+    monkeypatch.setenv("PATH", "")  # no git: the folder itself is read
+    assert top_level_entries() == with_git and {"README.md", "samplers", "utils"} <= with_git
+
+
+def test_readme_layout_lists_every_top_level_entry():
     listed = layout_paths()
-    top = {p.split("/")[0] + ("/" if "/" in p else "") for p in tracked.split() if not p.startswith(".")}
+    top = {name + ("/" if os.path.isdir(os.path.join(ROOT, name)) else "") for name in top_level_entries()}
     missing = sorted(t for t in top if not any(p == t or p.startswith(t) for p in listed))
     assert not missing, f"README's Layout section does not list: {', '.join(missing)}"
