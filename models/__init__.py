@@ -5,7 +5,7 @@ declares its own constants once, as `params = {"key": Param(default, "meaning", 
 (utils/params.py), and its default learning rate as `default_lr`; the `model_config`
 section of every task, its validation and config/reference.md are built from them
 (`model_params`). The keys every model shares (name, hidden_layers, hidden_features) are
-task settings in config/train_<task>.yaml.
+task keys, declared in utils/engine/task_keys.py.
 """
 from models.ffn import FFN
 from models.finer import Finer

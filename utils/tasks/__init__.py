@@ -5,8 +5,9 @@ utils/tasks/base.py); each task is one folder holding everything of its modality
 its signal, file I/O, metrics and figures. The trainer knows no task; a task knows
 nothing of samplers or models beyond calling `model(coords)`.
 
-Adding a task is one new folder plus one line here, with config/train_<task>.yaml
-(its keys and defaults) and a two-line train_<task>.py.
+Adding a task is one new folder plus one line here, its DATASET_CONFIGS keys declared in
+utils/engine/task_keys.py, a config/train_<task>.yaml with what differs for it from the
+declared defaults, and a two-line train_<task>.py.
 """
 import importlib
 

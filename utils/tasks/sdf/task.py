@@ -53,6 +53,7 @@ POOL_SEED = 0              # the pool of training points is part of the data, fi
 EVAL_SEED = 1              # surface samples for Chamfer: fixed, so evaluations are comparable
 GEOMETRY_CHUNK = 100_000   # points per call into the geometry library (bounded memory, progress)
 RENDER_MAX_FACES = 300_000  # larger ground-truth meshes are rendered from their occupancy grid
+GRID_CHUNK_POINTS = 1 << 16  # points per chunk of the evaluation grid when TRAIN_CONFIGS.forward_chunk is 0
 
 
 class SdfTask(Task):
@@ -74,7 +75,8 @@ class SdfTask(Task):
         self.chamfer_samples = int(data["chamfer_samples"])
         self.cache_dir = data["cache_dir"]
         self.device = device
-        self.forward_chunk = chunk_points(train["forward_chunk"], torch.device(device).type, "forward") or (1 << 16)
+        # forward_chunk 0 (one piece) still chunks the grid: render_resolution^3 points at once need not fit
+        self.forward_chunk = chunk_points(train["forward_chunk"], torch.device(device).type, "forward") or GRID_CHUNK_POINTS
         self.log = log
         if self.pool_size < self.num_samples:
             raise UserError(f"DATASET_CONFIGS.pool_size={self.pool_size} is smaller than "
