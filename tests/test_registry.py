@@ -13,7 +13,8 @@ import yaml
 from conftest import ROOT
 from models import MODELS
 from samplers import SAMPLERS, build_sampler, make_sampler
-from utils.engine.config import load_config
+from utils.engine.config import load_config, schema
+from utils.engine.task_keys import TASKS, task_params
 from utils.engine.reference import REFERENCE_PATH, reference_markdown
 from utils.errors import UserError
 from utils.params import Param
@@ -113,6 +114,25 @@ def test_reference_lists_every_declared_constant():
             assert f"| `model_config.{key}` |" in text
     assert "| `nint.mt_ratio` | `0.2` (sdf: 0.4) | (0, 1] | every task |" in text
     assert "| `evos.cfs_loss_weight` | `1.0e-05` | [0, inf) | image |" in text
+    for task in TASKS:  # the task keys, each under its task
+        for section, declared in task_params(task).items():
+            for key, param in declared.items():
+                rows = [line for line in text.splitlines() if line.startswith(f"| `{section}.{key}` |")]
+                assert any(param.meaning.replace("|", "\\|") in row for row in rows), (task, section, key)
+    assert "| `TRAIN_CONFIGS.iterations` | `5000` (sdf: 10000) | [1, inf) | every task |" in text
+    assert "| `TRAIN_CONFIGS.lpips` | `1` | 0 \\| 1 | image |" in text
+
+
+def test_task_yamls_hold_only_what_differs_from_the_declarations():
+    for task in TASKS:
+        with open(os.path.join(ROOT, "config", f"train_{task}.yaml")) as f:
+            written = yaml.safe_load(f) or {}
+        params = schema(task, "siren")
+        for section, entries in written.items():
+            for key, value in entries.items():
+                assert value != params[section][key].default, f"train_{task}.yaml repeats {section}.{key}'s default"
+    assert load_config("sdf")["TRAIN_CONFIGS"]["iterations"] == 10000  # what the SDF file says
+    assert load_config("image")["TRAIN_CONFIGS"]["iterations"] == 5000  # the declaration
 
 
 def _readme_key_rows():
