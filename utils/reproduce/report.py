@@ -15,6 +15,7 @@ import glob
 import os
 import re
 from dataclasses import dataclass
+from functools import partial
 
 from utils.errors import UserError
 
@@ -22,6 +23,9 @@ REPORT_NAME = "README.md"
 # The sweeps of the report, in this order: the paper's tables, then our own ablations.
 SWEEPS = tuple(f"table{i}" for i in range(1, 11)) + ("ablation_ntk",)
 PAPER_TABLES = SWEEPS[:10]
+# claims_<preset>.md: the header of its verdict column on the paper's numbers, its summary bullet.
+ON_PAPER = "on the paper's numbers"
+SUMMARY_BULLET = "On the paper's numbers:"
 # Facts of the code that explain a table's numbers; they hold whatever a rerun measures.
 NOTES = {
     "table1": "EVOS applies its release's Laplacian loss on every step before step 1,500 "
@@ -44,10 +48,20 @@ class Results:
     folder: str
     preset: str
 
-    def path(self, stem: str, suffix: str = ".md") -> str:
-        """`<folder>/<stem>_<preset><suffix>`; the paper preset's files carry no suffix (table2.md)."""
-        name = stem if self.preset == "paper" else f"{stem}_{self.preset}"
-        return os.path.join(self.folder, name + suffix)
+    def stem(self, name: str, variant: str = "") -> str:
+        """The file stem reproduce.py gives a sweep's outputs: `<name>_<preset>[_<variant>]`, without
+        the preset for the paper preset (table2, table2_cpu, speedup_cpu_release_clock)."""
+        return (name if self.preset == "paper" else f"{name}_{self.preset}") + (f"_{variant}" if variant else "")
+
+    def path(self, name: str, suffix: str = ".md", variant: str = "") -> str:
+        """`<folder>/<stem><suffix>`."""
+        return os.path.join(self.folder, self.stem(name, variant) + suffix)
+
+    def outputs(self, name: str) -> list:
+        """Every file of the folder that `name`'s sweep wrote (its table, CSV, figures, reports)."""
+        stem = self.stem(name)
+        return sorted(glob.glob(os.path.join(self.folder, stem + ".*"))
+                      + glob.glob(os.path.join(self.folder, stem + "_*")))
 
     def link(self, path: str) -> str:
         """A Markdown link to a file of the folder, relative to the report."""
@@ -118,8 +132,7 @@ def header_section(results: Results) -> str:
     paper_tables = [n for n in PAPER_TABLES if os.path.isfile(Results(results.folder, "paper").path(n))]
     scale = ("Tables at the paper's sizes (the `paper` preset) in this folder: "
              + ", ".join(paper_tables) + "." if paper_tables else
-             "No table of the `paper` preset is in this folder: none of these numbers is at the paper's "
-             "sizes. The CUDA path has not been measured on a GPU yet.")
+             "No table of the `paper` preset is in this folder: none of these numbers is at the paper's sizes.")
     return "\n".join([
         f"# Reproduction report ({results.preset} preset)",
         "",
@@ -127,8 +140,8 @@ def header_section(results: Results) -> str:
         "folder; do not edit it by hand: rerun the command after rerunning any table. How to run the sweeps "
         "(presets, resuming, a Ray cluster, your own sweep) is in [docs/reproducing.md](../docs/reproducing.md).",
         "",
-        "How to read it. Each of our rows is one run on one signal, at the reduced sizes the preset's line "
-        "under each table states, timed on this repository's training clock (sampling and update only, the "
+        "How to read it. Each of our rows is one run on one signal, at the sizes the preset's line under "
+        "each table states, timed on this repository's training clock (sampling and update only, the "
         "device synchronized before each clock read; evaluation excluded). The paper's numbers are means "
         "over its images on an RTX 4090, on a clock that also counted its per-step evaluation. So a table "
         "compares directions and rankings, not values. " + scale,
@@ -136,23 +149,29 @@ def header_section(results: Results) -> str:
     ])
 
 
-def claims_section(results: Results) -> str:
+def claim_rows(results: Results) -> list:
+    """The rows of claims_<preset>.md, each a dict keyed by the column headers; [] without the file."""
     claims = read_result_file(results.path("claims"))
     if claims is None or len(claims.table) < 3:
-        return ""
+        return []
     header = split_row(claims.table[0])
-    keep = [header.index(h) for h in ("#", "claim", "on the paper's numbers", "on ours") if h in header]
-    lines = ["## The paper's claims, checked", ""]
-    summary = claims.bullet("On the paper's numbers:")
+    return [dict(zip(header, split_row(row))) for row in claims.table[2:]]
+
+
+def claims_section(results: Results) -> str:
+    rows = claim_rows(results)
+    if not rows:
+        return ""
+    claims = read_result_file(results.path("claims"))
+    columns = [c for c in ("#", "claim", ON_PAPER, "on ours") if c in rows[0]]
     command = claims.bullet("Command:")[len("Command: "):]
-    lines += [f"{summary} The numbers behind each verdict and our reading of the claims' words are in "
-              f"{results.link(results.path('claims'))}, written by {command}.", ""]
-    lines.append("| " + " | ".join(header[i] for i in keep) + " |")
-    lines.append("|" + "|".join("---:" if header[i] == "#" else "---" for i in keep) + "|")
-    for row in claims.table[2:]:
-        cells = split_row(row)
-        lines.append("| " + " | ".join(cells[i] for i in keep) + " |")
-    return "\n".join(lines + [""])
+    return "\n".join([
+        "## The paper's claims, checked", "",
+        f"{claims.bullet(SUMMARY_BULLET)} The numbers behind each verdict and our reading "
+        f"of the claims' words are in {results.link(results.path('claims'))}, written by {command}.", "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---:" if c == "#" else "---" for c in columns) + "|",
+        *("| " + " | ".join(row[c] for c in columns) + " |" for row in rows), ""])
 
 
 def runtimes_section(results: Results) -> str:
@@ -184,26 +203,18 @@ def sweep_section(results: Results, name: str) -> str:
         return ""
     heading = sweep_heading(name, result)
     lines = [f"## {heading}", ""]
-    claims = read_result_file(results.path("claims"))
-    for row in (claims.table[2:] if claims else []):
-        cells = split_row(row)
-        header = split_row(claims.table[0])
-        if f"`{name}`" in cells[header.index("claim")]:
-            verdict = {h: cells[header.index(h)] for h in ("#", "claim", "on the paper's numbers",
-                                                           "our numbers", "on ours") if h in header}
-            on_paper, on_ours = verdict.get("on the paper's numbers", ""), verdict.get("on ours", "")
-            lines += [f"Claim {verdict.get('#', '')}: {verdict.get('claim', '')}. On the paper's numbers: "
-                      f"{on_paper}; on ours: {on_ours} ({verdict.get('our numbers', '')}).", ""]
+    for claim in claim_rows(results):
+        if f"`{name}`" in claim.get("claim", ""):
+            lines += [f"Claim {claim.get('#', '')}: {claim['claim']}. On the paper's numbers: "
+                      f"{claim.get(ON_PAPER, '')}; on ours: {claim.get('on ours', '')} "
+                      f"({claim.get('our numbers', '')}).", ""]
     if name in NOTES:
         lines += [NOTES[name], ""]
     for prefix in ("Preset", "Signal:", "Runs:", "Command:"):
         if result.bullet(prefix):
             lines.append(f"- {result.bullet(prefix)}")
-    stem = os.path.splitext(os.path.basename(results.path(name)))[0]
-    files = sorted(glob.glob(os.path.join(results.folder, stem + ".*"))
-                   + glob.glob(os.path.join(results.folder, stem + "_*")))
-    lines += ["- Files: " + " · ".join(results.link(p) for p in files), ""]
-    curves = os.path.join(results.folder, stem + "_curves.png")
+    lines += ["- Files: " + " · ".join(results.link(p) for p in results.outputs(name)), ""]
+    curves = results.path(name, "_curves.png")
     if os.path.isfile(curves):
         lines += [f"![{heading}: metrics against training seconds and iterations]({os.path.basename(curves)})", ""]
     summary = heading.split(":")[0] + (", our rows beside the paper's" if name in PAPER_TABLES else ", our rows")
@@ -214,17 +225,17 @@ def sweep_section(results: Results, name: str) -> str:
 def speedup_section(results: Results) -> str:
     lines = []
     for variant, what in (("", "on the training clock"),
-                          ("_release_clock", "on both clocks: PSNR and SSIM evaluated at every step, as the NINT "
+                          ("release_clock", "on both clocks: PSNR and SSIM evaluated at every step, as the NINT "
                                              "release's loop did (`--release-clock`)")):
-        path = os.path.join(results.folder, f"speedup_{results.preset}{variant}_report.md")
+        path = results.path("speedup", "_report.md", variant)
         report = read_result_file(path)
         if report is None:
             continue
-        sweep_file = os.path.join(results.folder, f"speedup_{results.preset}{variant}.md")
+        sweep_file = results.path("speedup", variant=variant)
         sweep = read_result_file(sweep_file)
         command = sweep.bullet("Command:")[len("Command: "):] if sweep else ""
         runtime = f", {runtime_minutes(sweep):.1f} min" if sweep and runtime_minutes(sweep) else ""
-        curves = os.path.join(results.folder, f"speedup_{results.preset}{variant}_curves.png")
+        curves = results.path("speedup", "_curves.png", variant)
         lines += [f"### {what[0].upper() + what[1:]}", "",
                   f"{command}{runtime}: {results.link(path)}"
                   + (f" (every run's own table: {results.link(sweep_file)})" if sweep else "") + ".", "",
@@ -241,12 +252,9 @@ def speedup_section(results: Results) -> str:
 
 
 def other_files_section(results: Results) -> str:
-    """Every tracked result file no section above names: the benchmarks of docs/performance.md."""
-    named = set()
-    for name in SWEEPS + ("claims", "speedup"):
-        stem = os.path.splitext(os.path.basename(results.path(name)))[0]
-        named.update(glob.glob(os.path.join(results.folder, stem + ".*")))
-        named.update(glob.glob(os.path.join(results.folder, stem + "_*")))
+    """Every other file of the preset (`*_<preset>*`) that no section above names: the benchmarks of
+    docs/performance.md."""
+    named = {p for name in SWEEPS + ("claims", "speedup") for p in results.outputs(name)}
     rest = sorted(p for p in glob.glob(os.path.join(results.folder, f"*_{results.preset}*"))
                   if os.path.isfile(p) and p not in named)
     if not rest:
@@ -258,7 +266,7 @@ def other_files_section(results: Results) -> str:
 
 
 SECTIONS = (header_section, claims_section, runtimes_section,
-            *[lambda results, name=name: sweep_section(results, name) for name in SWEEPS],
+            *(partial(sweep_section, name=name) for name in SWEEPS),
             speedup_section, other_files_section)
 
 
