@@ -9,6 +9,7 @@
     python reproduce.py speedup --preset cpu --repeats 3   # Standard/INT/EVOS/Expansive/NINT: time and iterations to 30 dB
     python reproduce.py speedup --preset cpu --release-clock   # the same, evaluating at every step (the release's clock)
     python reproduce.py claims --preset cpu                # the paper's claims checked: results/claims_cpu.md
+    python reproduce.py report --preset cpu                # results/README.md from the results files above
     python reproduce.py my_sweep.yaml                      # your own sweep file (format: config/paper/README.md)
 
 Each run is one `python train_<task>.py` process with its own folder under
@@ -39,7 +40,8 @@ def parse_args(argv):
         epilog="Tables: %(prog)s list. Sweep format: config/paper/README.md.")
     parser.add_argument("tables", nargs="+", metavar="TABLE",
                         help="table1 ... table10, ablation_ntk, speedup, a path to a sweep YAML, 'claims' (the "
-                             "paper's claims checked against the finished tables) or 'list'")
+                             "paper's claims checked against the finished tables), 'report' (results/README.md from "
+                             "the results files) or 'list'")
     parser.add_argument("--preset", default=None,
                         help="paper (the paper's full settings, meant for a GPU) or cpu (reduced sizes); "
                              "default: paper when CUDA is available, else cpu")
@@ -132,6 +134,13 @@ def run_claims(args) -> int:
     return 0
 
 
+def run_report(args) -> int:
+    """results/README.md from the results files of the preset; runs nothing."""
+    from utils.reproduce.report import write_report
+    print(f"wrote {_shown(write_report(args.results, args.preset))}")
+    return 0
+
+
 def _shown(path: str) -> str:
     """A path relative to the working directory when it lies below it, else as it is."""
     rel = os.path.relpath(path)
@@ -161,7 +170,8 @@ def main(argv=None) -> int:
                   f"choose with --preset paper|cpu)")
         status = 0
         for name in args.tables:
-            status = max(status, run_claims(args) if name == "claims" else run_table(name, args))
+            run = {"claims": run_claims, "report": run_report}.get(name)
+            status = max(status, run(args) if run else run_table(name, args))
         return status
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

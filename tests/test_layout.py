@@ -1,4 +1,4 @@
-"""The layout the README promises: imports go one way, and its Layout section lists every file."""
+"""The layout docs/layout.md promises: imports go one way, and its list names every file."""
 import ast
 import fnmatch
 import os
@@ -21,7 +21,7 @@ ALLOWED = {
 }
 # utils/reproduce/: a module imports only modules before it here.
 REPRODUCE_ORDER = ("columns", "sweep", "run_folder", "local", "ray_backend", "execute", "collect",
-                   "table", "figures", "speedup", "claims")
+                   "table", "figures", "speedup", "claims", "report")
 
 
 def python_files():
@@ -102,7 +102,7 @@ def test_layering_rule_can_fail(tmp_path):
 def test_reproduce_imports_go_one_way():
     folder = os.path.join(ROOT, "utils", "reproduce")
     listed = {f[:-3] for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py"}
-    assert listed == set(REPRODUCE_ORDER), "add the new module to REPRODUCE_ORDER (and the README)"
+    assert listed == set(REPRODUCE_ORDER), "add the new module to REPRODUCE_ORDER (and docs/layout.md)"
     wrong = []
     for i, name in enumerate(REPRODUCE_ORDER):
         for imported in project_imports(f"utils/reproduce/{name}.py"):
@@ -113,12 +113,14 @@ def test_reproduce_imports_go_one_way():
     assert not wrong, wrong
 
 
+LAYOUT = os.path.join(ROOT, "docs", "layout.md")
+
+
 def layout_paths() -> set:
-    """The paths the README's Layout block names (folders open a context for the lines indented below)."""
-    with open(os.path.join(ROOT, "README.md")) as f:
+    """The paths docs/layout.md's list names (folders open a context for the lines indented below)."""
+    with open(LAYOUT) as f:
         text = f.read()
-    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
-    block = section.split("```\n", 1)[1].split("```", 1)[0]
+    block = text.split("```\n", 1)[1].split("```", 1)[0]
     listed, stack = set(), []
     for line in block.splitlines():
         if not line.strip():
@@ -134,10 +136,10 @@ def layout_paths() -> set:
     return listed
 
 
-def test_readme_layout_lists_every_python_file():
+def test_layout_lists_every_python_file():
     listed = layout_paths()
     missing = sorted(p for p in python_files() if not p.endswith("__init__.py") and p not in listed)
-    assert not missing, f"README's Layout section does not list: {', '.join(missing)}"
+    assert not missing, f"docs/layout.md does not list: {', '.join(missing)}"
     assert "utils/engine/trainer.py" in listed and "utils/tasks/sdf/geometry.py" in listed
 
 
@@ -160,8 +162,8 @@ def test_top_level_entries_without_git(monkeypatch):
     assert top_level_entries() == with_git and {"README.md", "samplers", "utils"} <= with_git
 
 
-def test_readme_layout_lists_every_top_level_entry():
+def test_layout_lists_every_top_level_entry():
     listed = layout_paths()
     top = {name + ("/" if os.path.isdir(os.path.join(ROOT, name)) else "") for name in top_level_entries()}
     missing = sorted(t for t in top if not any(p == t or p.startswith(t) for p in listed))
-    assert not missing, f"README's Layout section does not list: {', '.join(missing)}"
+    assert not missing, f"docs/layout.md does not list: {', '.join(missing)}"

@@ -1,8 +1,7 @@
 """Constants declared once (utils/params.py): the schema of every task, the generated reference,
-the README's key table, and samplers built without config files (make_sampler)."""
+and samplers built without config files (make_sampler)."""
 import inspect
 import os
-import re
 import subprocess
 import sys
 
@@ -133,36 +132,6 @@ def test_task_yamls_hold_only_what_differs_from_the_declarations():
                 assert value != params[section][key].default, f"train_{task}.yaml repeats {section}.{key}'s default"
     assert load_config("sdf")["TRAIN_CONFIGS"]["iterations"] == 10000  # what the SDF file says
     assert load_config("image")["TRAIN_CONFIGS"]["iterations"] == 5000  # the declaration
-
-
-def _readme_key_rows():
-    """(keys, default cells) of the README's configuration key table."""
-    with open(os.path.join(ROOT, "README.md")) as f:
-        text = f.read()
-    table = text.split("### Configuration keys", 1)[1].split("\n\n| key | default | meaning |\n", 1)[1]
-    rows = []
-    for line in table.split("\n\n", 1)[0].splitlines()[1:]:
-        cells = [c.strip() for c in line.strip("|").split(" | ")]
-        keys = re.findall(r"`([^`]+)`", cells[0])
-        section = keys[0].split(".", 1)[0]
-        keys = [k if "." in k else f"{section}.{k}" for k in keys]
-        defaults = [d.strip().strip("`") for d in re.split(r",\s+(?![^\[]*\])", cells[1])]
-        rows.append((keys, defaults))
-    return rows
-
-
-def test_readme_key_table_matches_the_code():
-    cfg = load_config("image")
-    rows = _readme_key_rows()
-    assert len(rows) > 20
-    checked = 0
-    for keys, defaults in rows:
-        assert len(defaults) in (1, len(keys)), (keys, defaults)
-        for key, default in zip(keys, defaults * len(keys) if len(defaults) == 1 else defaults):
-            section, name = key.split(".", 1)
-            assert yaml.safe_load(default) == cfg[section][name], (key, default, cfg[section][name])
-            checked += 1
-    assert checked > 30
 
 
 def test_print_config_is_the_resolved_config_with_meanings():

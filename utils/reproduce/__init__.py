@@ -13,6 +13,8 @@
     speedup.py       the speed-up benchmark's report: time, iterations, per-iteration cost,
                      a recommendation; the release's clock with --release-clock
     claims.py        the paper's claims checked against the paper's numbers and ours
+    report.py        results/README.md, the reproduction report, from the results files
+                     those above wrote (it reads files only, imports none of them)
 
 Imports go one way: a module imports only modules listed above it. columns and
 run_folder import none of the others; execute imports the two backends, which know
