@@ -109,6 +109,20 @@ def variant_params(name: str) -> dict:
     return {k: p for k, p in PARAMS.items() if k not in VARIANTS[name]}
 
 
+def release_value_gain(image, value_range=(0.0, 1.0)) -> float:
+    """g: how much the EVOS release's values stretch ours, r = g * y + const (dimensionless, > 0).
+
+    The release fits each image min-max stretched to [-1, 1], r = 2 (u - min u) / (max u - min u) - 1
+    with u the image in [0, 1]; here y = lo + (hi - lo) u for value_range [lo, hi]. So
+    g = 2 / ((hi - lo) (max u - min u)) (a flat image counts as span 1). image: array-like in [0, 1].
+    Its MSE is g^2 times ours; Soft Mining's drift is g^r times ours (samplers/soft_mining.py).
+    """
+    lo, hi = (float(v) for v in value_range)
+    u = torch.as_tensor(image, dtype=torch.float32)
+    span = float(u.max() - u.min())
+    return 2.0 / ((hi - lo) * (span if span > 0 else 1.0))
+
+
 def fitness_steps(total_steps: int, start: int, end: int, rule: str = "release") -> list:
     """The 0-based steps at which EVOS trains on every point and re-ranks them.
 
@@ -172,9 +186,7 @@ class EvosSampler(Sampler):
         self.target_laplacian = laplacian_255(image.reshape(self.n_points, -1), self.shape)  # [H, W], 0-255 units
         # The release's values are r = g * y + const with g = 2 / ((hi - lo) * (max u - min u)): its MSE is
         # g^2 times ours, its Laplacian error the same. Dividing the weights by g^2 keeps the release's ratios.
-        lo, hi = self.value_range
-        span = float(image.max() - image.min())
-        self.release_mse_factor = (2.0 / ((hi - lo) * (span if span > 0 else 1.0))) ** 2
+        self.release_mse_factor = release_value_gain(self.signal["image"], self.value_range) ** 2
         self.loss_weight = loss_weight / self.release_mse_factor
         self.crossover_weight = crossover_weight / self.release_mse_factor
 

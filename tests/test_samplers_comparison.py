@@ -691,3 +691,21 @@ def test_evos_fitness_steps_follow_the_release_rule():
     assert default.fitness_at == set(release)
     ours = make_sampler("evos_no_crossover", n_points=64, total_steps=5000, fitness_rule="last_gap")
     assert ours.fitness_at == set(fitness_steps(5000, 100, 50, "last_gap"))
+
+
+def test_soft_mining_drift_is_the_release_one_for_any_value_range():
+    """The release computes the drift in [-1, 1]-stretched values; ours is multiplied by k^r so that the
+    same image error moves the points alike in [0, 1] and in [-1, 1] (k = 2 / ((hi - lo) span))."""
+    drifts, gains = {}, {}
+    for lo, hi in ((0.0, 1.0), (-1.0, 1.0)):
+        _, task, model, sampler = setup("soft_mining", "soft_mining.warmup=1", "soft_mining.correction_min=0",
+                                        f"DATASET_CONFIGS.value_range=[{lo:g}, {hi:g}]")
+
+        def predict(x, y):  # the same image error in both ranges: (hi - lo) times a [0, 1] error
+            return y + (hi - lo) * 0.05 * (1.5 + torch.sin(3 * x[:, :1] + 2 * x[:, 1:]))  # above the eps floor
+
+        one_step(sampler, 0, model, task.coords, task.targets, predict=predict)
+        drifts[hi - lo], gains[hi - lo] = sampler.drift, sampler.release_gain
+    assert gains[1.0] == pytest.approx(2 * gains[2.0])
+    assert drifts[1.0].abs().max() > 0
+    assert torch.allclose(drifts[1.0], drifts[2.0], rtol=1e-4, atol=1e-9)  # without k^r: 2^0.6 = 1.52x apart
