@@ -168,10 +168,10 @@ _THRESH12 = [f"{k}_to_{t}" for k in ("iters", "time")
              for t in ("psnr_30", "psnr_35", "ssim_0.8", "ssim_0.9", "lpips_0.2", "lpips_0.1")]
 PAPER_LAYOUT = {
     "table1": (["standard", "uniform", "egra", "soft_mining", "int", "evos_no_cfs", "evos", "expansive",
-                "expansive_07", "nint_05", "nint"],
+                "expansive_07", "nint_05", "nint", "nint_release"],
                [f"{m}_{it}" for it in (250, 1000, 5000) for m in ("psnr", "ssim", "lpips")]),
     "table2": (["standard", "uniform", "egra", "soft_mining", "int", "evos", "expansive", "expansive_07",
-                "nint_05", "nint"],
+                "nint_05", "nint", "nint_release"],
                [f"{k}_to_psnr_{t}" for t in (25, 30, 35) for k in ("iters", "time")]),
     "table3": ([f"{size}_{s}" for size in ("1x64", "3x64", "3x128", "5x128", "3x256", "5x256")
                 for s in ("standard", "nint")],
@@ -214,7 +214,9 @@ def test_sweeps_follow_the_paper_tables(name):
     assert [r["name"] for r in runs] == rows
     assert [_column_id(c) for c in data["columns"]] == column_ids
     # The paper's number for every cell it has one for, and none where it has none.
-    no_value = NO_PAPER_VALUE.get(name, lambda run, cid: False)
+    # nint_release (NINT with the release's score, our row) has no number of its own in the paper.
+    no_value = (lambda own: lambda run, cid: run == "nint_release" or own(run, cid))(
+        NO_PAPER_VALUE.get(name, lambda run, cid: False))
     for run in rows:
         for cid in column_ids:
             has = cid in (data["paper"].get(run) or {})
@@ -235,6 +237,79 @@ def test_sweeps_follow_the_paper_tables(name):
             and "nint.top_k" not in o, (name, r["name"])
     text = open(f"config/paper/{name}.yaml").read()
     assert "../" not in text and "shared/" not in text, "a sweep file names no file outside the repository"
+
+
+def test_release_score_row_in_tables_1_2_the_ablation_and_the_benchmark():
+    for name in ("table1", "table2", "ablation_ntk", "speedup"):
+        runs = {r["name"]: r for r in _sweep_data(name)[1]}
+        row = runs["nint_release"]
+        assert row["label"] == "NINT (release score)", name
+        assert row["overrides"]["EXP_CONFIGS.strategy_type"] == "nint"
+        assert row["overrides"]["nint.ntk_score"] == "output_norm"
+        assert "nint.ntk_score" not in runs["nint"]["overrides"]  # the default: the paper's K g
+        sweep = load_sweep(name, "cpu")
+        assert "nint.ntk_score=output_norm" in next(r for r in sweep.runs if r.name == "nint_release").argv
+
+
+# The scaled constants at the cpu presets (the issue's own numbers: Table 1 300 and 2, Table 2 600 and 4).
+SCALED = {"table1": {"evos": {"evos.cfs_steps": 300, "evos.fitness_interval_start": 20, "evos.fitness_interval_end": 10},
+                     "nint": {"nint.alpha": 2}, "soft_mining": {"soft_mining.warmup": 200}},
+          "table2": {"evos": {"evos.cfs_steps": 600, "evos.fitness_interval_start": 40, "evos.fitness_interval_end": 20},
+                     "nint": {"nint.alpha": 4}, "soft_mining": {"soft_mining.warmup": 400}},
+          "table5": {"nint": {"nint.alpha": 3}, "alpha_1": {"nint.alpha": 1}, "alpha_20": {"nint.alpha": 6},
+                     "alpha_50": {"nint.alpha": 15}, "xi_04": {"nint.alpha": 3}},
+          "table7": {"evos": {"evos.fitness_interval_start": 10, "evos.fitness_interval_end": 5},
+                     "nint": {"nint.alpha": 1}},
+          "ablation_ntk": {"nint": {"nint.alpha": 2}, "nint_ntk_kept_a50": {"nint.alpha": 10}}}
+
+
+@pytest.mark.parametrize("name", sorted(SCALED))
+def test_scaled_presets_scale_the_step_counted_constants(name):
+    from utils.reproduce.sweep import describe_step_scale
+    sweep = load_sweep(name, "cpu")
+    runs = {r.name: r for r in sweep.runs}
+    for run_name, expected in SCALED[name].items():
+        for key, value in expected.items():
+            assert f"{key}={value}" in runs[run_name].argv, (name, run_name, key)
+            assert runs[run_name].overrides[key] == value
+    for run in sweep.runs:  # only the keys the run's sampler declares; never the two unscaled ones
+        keys = {a.split("=")[0] for a in run.argv}
+        assert not {"nint.dense2_period", "nint.selection_map_steps"} & set(run.scaled)
+        if run.overrides.get("EXP_CONFIGS.strategy_type") in ("standard", "uniform", "int", "expansive", "egra"):
+            assert not run.scaled and "nint.alpha" not in keys, (name, run.name)
+    # the folders keep the sweep file's own names (a run whose settings changed is found stale)
+    assert os.path.basename(runs["nint"].folder) == {"table5": "strategy_type-nint__xi-0.7__alpha-10__lambda-1.0__"
+                                                               "save_selection_maps-1"}.get(
+        name, os.path.basename(runs["nint"].folder))
+    header = describe_step_scale(sweep)
+    assert "nint.alpha" in header and "not scaled" in header
+    # the paper preset is not scaled
+    assert not any(r.scaled for r in load_sweep(name, "paper").runs)
+    assert "evos.cfs_steps=" not in " ".join(load_sweep(name, "paper").runs[0].argv)
+
+
+def test_time_stopped_tables_are_not_scaled():
+    from utils.reproduce.sweep import describe_step_scale
+    for name in ("table4", "table6"):
+        sweep = load_sweep(name, "cpu")
+        assert sweep.step_scale is None and not any(r.scaled for r in sweep.runs)
+        assert "not scaled: the runs stop on training seconds" in describe_step_scale(sweep)
+
+
+def test_scale_step_constants_rounds_half_up_and_keeps_at_least_one():
+    from fractions import Fraction
+    from utils.engine.config import task_defaults
+    from utils.reproduce.sweep import scale_step_constants
+    runs = [{"name": "a", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": 5}},
+            {"name": "b", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": 1}},
+            {"name": "c", "overrides": {"EXP_CONFIGS.strategy_type": "soft_mining"}},
+            {"name": "d", "overrides": {"EXP_CONFIGS.strategy_type": "standard", "nint.dense2_period": 5}}]
+    scale_step_constants(runs, Fraction(1, 2), {"soft_mining.warmup": 999}, task_defaults("image")[0])
+    assert runs[0]["overrides"]["nint.alpha"] == 3 and runs[0]["scaled"] == {"nint.alpha": (5, 3)}  # 2.5 -> 3
+    assert runs[1]["overrides"]["nint.alpha"] == 1  # 0.5 -> 1
+    assert runs[2]["overrides"]["soft_mining.warmup"] == 500  # the preset's 999 -> 499.5 -> 500
+    assert runs[3]["overrides"] == {"EXP_CONFIGS.strategy_type": "standard", "nint.dense2_period": 5}
+    assert runs[3]["unscaled_overrides"] == runs[3]["overrides"]
 
 
 def test_sweep_paper_numbers_spot_checks():
