@@ -7,6 +7,7 @@ import os
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import reproduce
@@ -41,13 +42,15 @@ def write_sweep(tmp_path, runs, images, columns=None, paper=None, figures=None, 
 
 
 def fake_run(folder, rows, status="completed", **summary):
-    """A run folder written by hand: metrics.csv rows [(step, seconds, psnr[, wall seconds])], summary.json."""
+    """A run folder written by hand: metrics.csv rows [(step, seconds, psnr[, release-clock seconds])], summary.json."""
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "metrics.csv"), "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["step", "train_seconds", "wall_seconds", "psnr", "ssim", "lpips", "batch_size", "loss"])
-        for step, seconds, psnr, *wall in rows:
-            writer.writerow([step, seconds, wall[0] if wall else "", psnr, 0.5, "", 10, 0.01])
+        writer.writerow(["step", "train_seconds", "wall_seconds", "release_seconds", "psnr", "ssim", "lpips",
+                         "batch_size", "loss"])
+        for step, seconds, psnr, *release in rows:
+            writer.writerow([step, seconds, release[0] + 1.0 if release else "", release[0] if release else "",
+                             psnr, 0.5, "", 10, 0.01])
     base = {"status": status, "iterations": rows[-1][0], "train_seconds": rows[-1][1],
             "final_psnr": rows[-1][2], "best_psnr": max(r[2] for r in rows), "time_to": {}, "iters_to": {},
             "parameters": 1000, "device": "cpu"}
@@ -540,8 +543,9 @@ def test_release_clock_mode_times_the_whole_loop(tmp_path, tiny_image):
     assert rows["nint"]["wall_ratio"] == pytest.approx(9.0 / 11.0)
     md = format_report(sweep, report)
     assert "s to PSNR 30, release clock" in md and "| NINT | 4.50 | 0.562 | 3 | 1.500 |" in md
-    assert "On the release's clock (PSNR and SSIM at every step, counted in the time), NINT reaches 30 dB first: " \
-           "9.00 s." in report["recommendation"]
+    assert "| 9.00 | 0.818 | the metrics on the sampler's prediction (no forward) |" in md  # release_seconds, not wall
+    assert "On the release's clock (PSNR and SSIM at every step, as its loop pays for them), NINT reaches 30 dB " \
+           "first: 9.00 s." in report["recommendation"]
     assert reproduce.main(["table1", "--release-clock", "--dry-run"]) == 2  # an option of the benchmark only
 
 
@@ -798,3 +802,56 @@ def test_a_table_shows_a_signal_inside_the_repository_by_its_relative_path(tmp_p
     assert shown_path(os.path.join(REPO_ROOT, "images", "01.png")) == os.path.join("images", "01.png")
     outside = str(tmp_path / "mine.png")
     assert shown_path(outside) == outside
+
+
+# -- the release's clock (reproduce.py speedup --release-clock) ---------------------------------------
+def test_release_clock_charges_a_forward_only_where_the_step_has_none():
+    """NINT, INT, Standard: the metrics on the sampler's prediction; EVOS: a forward at its sparse steps only;
+    Expansive, Uniform (and the other EVOS-release baselines): a forward plus the metrics at every step."""
+    from types import SimpleNamespace
+    from utils.engine.run import release_eval_needs_forward
+    from utils.reproduce.speedup import release_evaluation_cost
+    evos = SimpleNamespace(fitness_at={0, 99})
+    for strategy in ("nint", "int", "standard", "nint_no_ntk"):
+        assert not release_eval_needs_forward(strategy, None, 5)
+        assert release_evaluation_cost(strategy) == "the metrics on the sampler's prediction (no forward)"
+    assert not release_eval_needs_forward("evos", evos, 99) and release_eval_needs_forward("evos", evos, 98)
+    for strategy in ("expansive", "uniform", "egra", "soft_mining"):
+        assert release_eval_needs_forward(strategy, None, 0)
+        assert release_evaluation_cost(strategy) == "a forward over all points plus the metrics"
+
+
+@pytest.mark.parametrize("strategy,charge", [("nint", 0.6), ("uniform", 1.0)])
+def test_release_seconds_add_the_release_evaluation(tmp_path, tiny_image, monkeypatch, strategy, charge):
+    """Each evaluation (a forward of 0.4 s and metrics of 0.6 s on a fake clock) adds 0.6 s to NINT's release
+    clock and 1.0 s to Uniform's; release_seconds is a metrics.csv column only when every step is evaluated."""
+    import utils.engine.run as run_module
+    from utils.engine.run import Run
+    from utils.tasks import build_task
+    now = [0.0]
+    monkeypatch.setattr(run_module.time, "perf_counter", lambda: now[0])
+    cfg = load_config("image", overrides=[f"DATASET_CONFIGS.file_path={tiny_image}", f"TRAIN_CONFIGS.out_root={tmp_path}",
+                                          "TRAIN_CONFIGS.iterations=4", "TRAIN_CONFIGS.eval_interval=1",
+                                          f"EXP_CONFIGS.strategy_type={strategy}", "TRAIN_CONFIGS.progress=0",
+                                          "TRAIN_CONFIGS.lpips=0", "model_config.hidden_layers=2",
+                                          "model_config.hidden_features=16"])
+    task = build_task("image", cfg, torch.device("cpu"))
+    os.makedirs(tmp_path / "r")
+    run = Run(cfg, task, str(tmp_path / "r"), torch.device("cpu"), log=lambda *a: None)
+    assert "release_seconds" in run.logger.columns
+    run._forward_seconds = 0.4
+    real = task.evaluate
+
+    def evaluate(model):
+        now[0] += 1.0  # forward + metrics
+        return real(model)
+
+    task.evaluate = evaluate
+    for done in (1, 2, 3):
+        run.evaluate(done)
+    assert run.release_eval_seconds == pytest.approx(3 * charge)
+    assert run.release_seconds == pytest.approx(run.clock.train_seconds + 3 * charge)
+    cfg["TRAIN_CONFIGS"]["eval_interval"] = 2
+    os.makedirs(tmp_path / "r2")
+    assert "release_seconds" not in Run(cfg, task, str(tmp_path / "r2"), torch.device("cpu"),
+                                        log=lambda *a: None).logger.columns
