@@ -43,18 +43,14 @@ is in 0-255 units, as here. The weights are given in the release's units (1e-5 t
 is 1e-5 here) and divided by g^2 before use, so that the Laplacian term stands to our
 MSE in the same ratio as in the release and the crossover splits its places alike.
 
-Why an earlier version of the sparse-step term trained much worse (26 dB against 34 dB on
-the cpu preset): it applied 1e-5 to this repository's [0, 1] MSE unconverted, 5.45 times
-the release's weight for images/01.png at 128x128, and on the sparse steps the Laplacian
-of the stale-neighbour image is already as large as the MSE in the release's units (ratio
-0.6-1.0 late in each fitness interval), so at 5.45x it dominates and pins the chosen pixels
-to values that fit their stale neighbours. Converted, the rule reaches 34.4 dB at 1000
-steps (27.4 dB unconverted; 34.1 dB without the loss). A second effect remains with [0, 1]
-values: the model starts near black, and until the first refresh at step 100 the sparse
-steps pull the chosen pixels toward that black step-0 image (10.8 dB at step 100 against
-23.1 dB without the loss); the release's [-1, 1] values start mid-gray
-(DATASET_CONFIGS.value_range: [-1, 1]: 23.1 against 28.0 dB at step 100, 39.3 against
-37.9 dB at 1000).
+Why an earlier version of the sparse-step term trained much worse: it applied 1e-5 to this
+repository's [0, 1] MSE unconverted, 5.45 times the release's weight for images/01.png at
+128x128, and on the sparse steps the Laplacian of the stale-neighbour image is already as
+large as the MSE in the release's units late in each fitness interval, so at 5.45x it
+dominates and pins the chosen pixels to values that fit their stale neighbours. A second
+effect remains with [0, 1] values: the model starts near black, and until the first refresh
+the sparse steps pull the chosen pixels toward that black step-0 image (the release's [-1, 1]
+values start mid-gray). docs/methods.md, EVOS, gives the PSNR measured for each case.
 
 The variants (VARIANTS below fixes their weights, which are then not among their constants;
 the `evos:` section's values of those keys are ignored for them, and on audio and SDF, where
