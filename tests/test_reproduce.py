@@ -856,3 +856,16 @@ def test_release_seconds_add_the_release_evaluation(tmp_path, tiny_image, monkey
     os.makedirs(tmp_path / "r2")
     assert "release_seconds" not in Run(cfg, task, str(tmp_path / "r2"), torch.device("cpu"),
                                         log=lambda *a: None).logger.columns
+
+
+def test_scaled_rows_that_meet_are_named_in_the_header(tmp_path, tiny_image):
+    """Two rows that differ only in a step-counted value can meet after scaling: the header says so,
+    and their folders keep the sweep file's names."""
+    from utils.reproduce.sweep import describe_step_scale
+    runs = [{"name": f"alpha_{a}", "label": f"alpha {a}",
+             "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": a}} for a in (1, 2)]
+    sweep = load_sweep(write_sweep(tmp_path, runs, tiny_image), "tiny", results_dir=str(tmp_path))
+    assert sweep.step_scale < 1 / 5
+    assert [r.overrides["nint.alpha"] for r in sweep.runs] == [1, 1]
+    assert [os.path.basename(r.folder) for r in sweep.runs] == ["strategy_type-nint__alpha-1", "strategy_type-nint__alpha-2"]
+    assert "After scaling, alpha_1 and alpha_2 run the same settings." in describe_step_scale(sweep)
