@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from models import build_model, count_parameters
-from samplers import build_sampler
+from samplers import SAMPLERS, build_sampler
 from utils.engine.config import dump_config
 from utils.devices import chunk_points
 from utils.engine.run_logger import RunLogger
@@ -50,6 +50,15 @@ TIME_ACCOUNTING = "training seconds only (sampling + update, device synchronized
 # training forward is over all N); every other strategy: every step (the EVOS release's loop).
 RELEASE_EVAL_FORWARD = {"nint": "never", "nint_no_ntk": "never", "int": "never", "standard": "never",
                         "evos": "sparse steps", "evos_no_cfs": "sparse steps", "evos_no_crossover": "sparse steps"}
+
+
+def sampler_constants_of(strategy: str):
+    """{'SECTION.key': declared default} of every constant sampler `strategy` takes (None: no such
+    sampler). For code above the engine (utils/reproduce) that must not import samplers/ itself."""
+    cls = SAMPLERS.get(strategy)
+    if cls is None:
+        return None
+    return {f"{section}.{key}": param.default for (section, key), param in cls.all_params().items()}
 
 
 def release_eval_needs_forward(strategy: str, sampler, step: int) -> bool:

@@ -263,23 +263,22 @@ def scale_step_constants(runs: list, factor: Fraction, preset_overrides: dict, d
     v is the run's own value if it sets one (Table 5's alpha rows), else the preset's, else the
     task's default. A sampler reads a key when it is one of its declared constants (Sampler.all_params).
     """
-    from samplers import SAMPLERS  # here: the sweep machinery needs the samplers only to scale
+    from utils.engine.run import sampler_constants_of  # here: only scaling needs the samplers' constants
     for run in runs:
         run["scaled"], run["unscaled_overrides"] = {}, dict(run["overrides"])
         strategy = run["overrides"].get("EXP_CONFIGS.strategy_type",
                                         preset_overrides.get("EXP_CONFIGS.strategy_type",
                                                              defaults["EXP_CONFIGS"]["strategy_type"]))
-        cls = SAMPLERS.get(strategy)
-        if cls is None:
+        declared = sampler_constants_of(strategy)
+        if declared is None:
             continue  # an unknown strategy: train_<task>.py names the problem
-        reads = {f"{section}.{key}" for section, key in cls.all_params()}
         for name in STEP_COUNTED_KEYS:
-            if name not in reads:
+            if name not in declared:
                 continue
             section, key = name.split(".", 1)
             value = run["overrides"].get(name, preset_overrides.get(name))
             if value is None:
-                value = (defaults.get(section) or {}).get(key, cls.all_params()[(section, key)].default)
+                value = (defaults.get(section) or {}).get(key, declared[name])
             scaled = max(1, math.floor(factor * int(value) + Fraction(1, 2)))  # round half up
             run["overrides"][name] = scaled
             run["scaled"][name] = (int(value), scaled)
