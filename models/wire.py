@@ -1,6 +1,10 @@
 """WIRE (Saragadam et al., CVPR 2023): an MLP with complex Gabor wavelet activations.
 
-    y = exp(j * omega * z - |s * z|^2),   omega = 20, s = scale = 10
+    y = exp(j * omega * z - |s * z|^2),   omega = 20, s = scale = 20
+
+The defaults are the INT release's (the NINT authors' earlier code): omega 20 in the first
+and the hidden layers, scale 20. The EVOS release's runs pass 30 / 30 / 30
+(`first_omega: 30, hidden_omega: 30, scale: 30`); its constructor's unused default scale is 10.
 
 The first layer is real (z = W x + b with real W, b: coordinates are real); every
 later layer is complex-linear on complex features; the output layer is complex-
@@ -71,12 +75,12 @@ class Wire(nn.Module):
     params = {
         "first_omega": Param(20.0, "omega of the first Gabor layer", "(0, inf)"),
         "hidden_omega": Param(20.0, "omega of the other Gabor layers", "(0, inf)"),
-        "scale": Param(10.0, "s in exp(j omega z - |s z|^2); the WIRE paper's range is 10 to 30, "
-                       "the INT release used 20", "(0, inf)"),
+        "scale": Param(20.0, "s in exp(j omega z - |s z|^2), as the INT release (the EVOS release's runs: 30, "
+                       "with omegas 30)", "(0, inf)"),
     }
 
     def __init__(self, in_features=2, out_features=3, hidden_layers=5, hidden_features=256,
-                 first_omega=20.0, hidden_omega=20.0, scale=10.0):
+                 first_omega=20.0, hidden_omega=20.0, scale=20.0):
         super().__init__()
         if not (first_omega > 0 and hidden_omega > 0 and scale > 0):
             raise UserError(f"model_config: WIRE needs first_omega, hidden_omega and scale > 0 "

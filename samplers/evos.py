@@ -4,10 +4,14 @@ docs/methods.md, section "EVOS", describes the method, the units and every depar
 from the authors' release in full; this docstring is the short version.
 
 Sparse fitness evaluation: on "fitness" steps the model trains on all N points, and
-the squared errors of that very forward pass rank the points. The gap between
+the squared errors of that very forward pass rank the points. The interval between
 fitness steps falls linearly from `fitness_interval_start` to `fitness_interval_end`
-steps over training. Fitness steps are ordinary steps of the budget: they count as
-full-batch steps in the iteration count and in the training clock.
+steps over training; `fitness_rule: release` (default) takes the release's test
+`epoch % int(interval(epoch)) == 1` at every step (epochs counted from 1), which gives
+irregular gaps (72 fitness steps in 5,000, gaps 4 to 158); `fitness_rule: last_gap`
+spaces each gap by the interval at the last fitness step (70 in 5,000). Fitness steps
+are ordinary steps of the budget: they count as full-batch steps in the iteration count
+and in the training clock.
 
 Mutation: between fitness steps the batch of B points is the top (B - n_mut) points
 of the stale ranking plus n_mut points drawn uniformly from the rest,
@@ -39,18 +43,14 @@ is in 0-255 units, as here. The weights are given in the release's units (1e-5 t
 is 1e-5 here) and divided by g^2 before use, so that the Laplacian term stands to our
 MSE in the same ratio as in the release and the crossover splits its places alike.
 
-Why an earlier version of the sparse-step term trained much worse (26 dB against 34 dB on
-the cpu preset): it applied 1e-5 to this repository's [0, 1] MSE unconverted, 5.45 times
-the release's weight for images/01.png at 128x128, and on the sparse steps the Laplacian
-of the stale-neighbour image is already as large as the MSE in the release's units (ratio
-0.6-1.0 late in each fitness interval), so at 5.45x it dominates and pins the chosen pixels
-to values that fit their stale neighbours. Converted, the rule reaches 34.4 dB at 1000
-steps (27.4 dB unconverted; 34.1 dB without the loss). A second effect remains with [0, 1]
-values: the model starts near black, and until the first refresh at step 100 the sparse
-steps pull the chosen pixels toward that black step-0 image (10.8 dB at step 100 against
-23.1 dB without the loss); the release's [-1, 1] values start mid-gray
-(DATASET_CONFIGS.value_range: [-1, 1]: 23.1 against 28.0 dB at step 100, 39.3 against
-37.9 dB at 1000).
+Why an earlier version of the sparse-step term trained much worse: it applied 1e-5 to this
+repository's [0, 1] MSE unconverted, 5.45 times the release's weight for images/01.png at
+128x128, and on the sparse steps the Laplacian of the stale-neighbour image is already as
+large as the MSE in the release's units late in each fitness interval, so at 5.45x it
+dominates and pins the chosen pixels to values that fit their stale neighbours. A second
+effect remains with [0, 1] values: the model starts near black, and until the first refresh
+the sparse steps pull the chosen pixels toward that black step-0 image (the release's [-1, 1]
+values start mid-gray). docs/methods.md, EVOS, gives the PSNR measured for each case.
 
 The variants (VARIANTS below fixes their weights, which are then not among their constants;
 the `evos:` section's values of those keys are ignored for them, and on audio and SDF, where
@@ -62,13 +62,11 @@ only `evos_no_crossover` runs, the section has no such keys):
   that draws fresh points each step (SDF) the stale ranking refers to positions in the
   point array of the fitness step, which is all a point-index ranking can do there.
 
-Departures from the release, on purpose: (1) the release tests `epoch % interval == 1`
-with an interval that changes every step, which gives irregular gaps (4 to 158 steps
-for 5,000 steps); here each gap is the interval at the last fitness step, as the paper
-describes (70 fitness steps in 5,000 instead of 72). (2) Randomness comes from the
-run's generator (the release reseeds from the OS before each selection). (3) The
-release ties the crossover weight to the loss weight (1e-5 when the loss weight is 0);
-here they are two keys, whose defaults give the release's values for every variant.
+Departures from the release, on purpose: (1) Randomness comes from the run's generator
+(the release reseeds from the OS before each selection). (2) The release ties the
+crossover weight to the loss weight (1e-5 when the loss weight is 0); here they are two
+keys, whose defaults give the release's values for every variant. (3) An interval of 1
+makes every step a fitness step (the release's test `epoch % 1 == 1` never holds).
 """
 import torch
 
@@ -81,6 +79,9 @@ from utils.params import Param
 PARAMS = {
     "fitness_interval_start": Param(100, "steps between full-batch fitness steps at the start...", "[1, inf)"),
     "fitness_interval_end": Param(50, "...falling linearly to this at the end", "[1, inf)"),
+    "fitness_rule": Param("release", "release = a fitness step where epoch % int(interval(epoch)) == 1, epochs "
+                          "from 1 (the release; irregular gaps); last_gap = each gap the interval at the last "
+                          "fitness step", choices=("release", "last_gap")),
     "mutation_ratio": Param(0.5, "random \"mutation\" share, as a fraction of the starting batch ratio mt_ratio",
                             "[0, 1]"),
     "cfs_steps": Param(1500, "sparse steps before this one carry the Laplacian loss; fitness steps always do "
@@ -104,12 +105,39 @@ def variant_params(name: str) -> dict:
     return {k: p for k, p in PARAMS.items() if k not in VARIANTS[name]}
 
 
-def fitness_steps(total_steps: int, start: int, end: int) -> list:
+def release_value_gain(image, value_range=(0.0, 1.0)) -> float:
+    """g: how much the EVOS release's values stretch ours, r = g * y + const (dimensionless, > 0).
+
+    The release fits each image min-max stretched to [-1, 1], r = 2 (u - min u) / (max u - min u) - 1
+    with u the image in [0, 1]; here y = lo + (hi - lo) u for value_range [lo, hi]. So
+    g = 2 / ((hi - lo) (max u - min u)) (a flat image counts as span 1). image: array-like in [0, 1].
+    Its MSE is g^2 times ours; Soft Mining's drift is g^r times ours (samplers/soft_mining.py).
+    """
+    lo, hi = (float(v) for v in value_range)
+    u = torch.as_tensor(image, dtype=torch.float32)
+    span = float(u.max() - u.min())
+    return 2.0 / ((hi - lo) * (span if span > 0 else 1.0))
+
+
+def fitness_steps(total_steps: int, start: int, end: int, rule: str = "release") -> list:
     """The 0-based steps at which EVOS trains on every point and re-ranks them.
 
-    Step 0 is one; after a fitness step s the next is s + int(start + (end - start) * s / S),
-    so the gap falls linearly from `start` to `end` over the S steps (at least 1).
+    The interval at step s is int(start + (end - start) * t / S) over the S steps, falling
+    linearly from `start` to `end`. rule 'release': step s is a fitness step when
+    t % interval(t) == 1 with t = s + 1 (the release's epochs count from 1; an interval of 1
+    makes every step one); rule 'last_gap': step 0 is one, and after a fitness step s the next
+    is s + max(1, interval(s)).
     """
+    if rule == "release":
+        steps = []
+        for s in range(total_steps):
+            t = s + 1
+            interval = int(start + (end - start) * t / total_steps)
+            if interval <= 1 or t % interval == 1:
+                steps.append(s)
+        return steps
+    if rule != "last_gap":
+        raise ValueError(f"rule must be release or last_gap, not {rule!r}")
     steps, s = [], 0
     while s < total_steps:
         steps.append(s)
@@ -131,7 +159,7 @@ class EvosSampler(Sampler):
         self.mutation_ratio = float(p["mutation_ratio"])
         self.cfs_steps = int(p["cfs_steps"])
         self.fitness_at = set(fitness_steps(self.total_steps, int(p["fitness_interval_start"]),
-                                            int(p["fitness_interval_end"])))
+                                            int(p["fitness_interval_end"]), str(p["fitness_rule"])))
         self.order = None                # point indices by rising fitness (the last ones are trained first)
         self.fitness_predictions = None  # [N, C] detached predictions of the last fitness step (Laplacian loss)
         self.fitness_count = 0           # fitness (full-batch) steps run
@@ -154,9 +182,7 @@ class EvosSampler(Sampler):
         self.target_laplacian = laplacian_255(image.reshape(self.n_points, -1), self.shape)  # [H, W], 0-255 units
         # The release's values are r = g * y + const with g = 2 / ((hi - lo) * (max u - min u)): its MSE is
         # g^2 times ours, its Laplacian error the same. Dividing the weights by g^2 keeps the release's ratios.
-        lo, hi = self.value_range
-        span = float(image.max() - image.min())
-        self.release_mse_factor = (2.0 / ((hi - lo) * (span if span > 0 else 1.0))) ** 2
+        self.release_mse_factor = release_value_gain(self.signal["image"], self.value_range) ** 2
         self.loss_weight = loss_weight / self.release_mse_factor
         self.crossover_weight = crossover_weight / self.release_mse_factor
 

@@ -1,7 +1,9 @@
 """NINT: NTK-guided implicit neural teaching (CVPR 2026); docs/methods.md, "NINT".
 
-Score. A point's score is ||(K g)_i||^2, K the NTK and g = f(x) - y, computed without
-forming K by samplers/ntk.py (one VJP, then one JVP).
+Score (`ntk_score: kg`, the default). A point's score is ||(K g)_i||^2, K the NTK and
+g = f(x) - y, computed without forming K by samplers/ntk.py (one VJP, then one JVP), as the
+paper defines it. `ntk_score: output_norm` is what the NINT release computes instead,
+||f(x_i)||^2 (it keeps torch.func.jvp's primal output, not J v), at the release's cost.
 
 Batch. Of B points at a selection: n_ntk = int(B p_ntk) NTK points, n_err =
 int(B (1 - p_ntk - xi)) error points among the rest and the remainder uniformly at
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 from samplers.base import Sampler, Selection
-from samplers.ntk import ntk_scores, ntk_scores_from_targets  # noqa: F401 (ntk_scores: public here too)
+from samplers.ntk import SCORES, ntk_scores, ntk_scores_from_targets  # noqa: F401 (ntk_scores: public here too)
 from utils.params import Param
 
 P_NTK_MIN = 1e-3                   # below this share the scores are no longer refreshed (the cached points stay)
@@ -99,6 +101,9 @@ class NintSampler(Sampler):
                            "docs/methods.md)", choices=("release", "paper", "none")),
         "top_k": Param(1, "1 = top scores and top errors; 0 = NTK points drawn in proportion to score - min, "
                        "error points at random (the release's top_k False)", choices=(0, 1)),
+        "ntk_score": Param("kg", "kg = ||(K g)_i||^2, the paper's score; output_norm = ||f(x_i)||^2, what the "
+                           "NINT release computes (it keeps torch.func.jvp's primal output; same cost)",
+                           choices=SCORES),
         "ntk_chunk": Param(0, "points per chunk in the NTK score; 0 = automatic (by device)", "[0, inf)"),
         "save_selection_maps": Param(0, "1 = save Fig.-1-style maps of the three streams (images only)",
                                      choices=(0, 1)),
@@ -112,6 +117,7 @@ class NintSampler(Sampler):
         self.xi, self.alpha, self.lam = float(c["xi"]), int(c["alpha"]), float(c["lambda"])
         self.decay, self.top_k = c["ntk_decay"], int(c["top_k"])
         self.chunk = int(c["ntk_chunk"]) or None
+        self.score = str(c["ntk_score"])
         self.save_maps = bool(c["save_selection_maps"])
         self.map_steps = set(int(s) for s in c["selection_map_steps"])
         self.p_ntk = 0.0
@@ -135,7 +141,11 @@ class NintSampler(Sampler):
         self.refresh_calls.append(c)
         if not self.use_ntk_scores:
             return
-        scores, predictions = ntk_scores_from_targets(ctx.model, ctx.coords, ctx.targets, self.chunk)
+        if self.score == "kg":
+            scores, predictions = ntk_scores_from_targets(ctx.model, ctx.coords, ctx.targets, self.chunk)
+        else:  # the release's computation (samplers/ntk.py); the same calls, the primal output kept
+            scores, predictions = ntk_scores_from_targets(ctx.model, ctx.coords, ctx.targets, self.chunk,
+                                                          score=self.score)
         ctx.set_predictions(predictions)  # the error stream reuses this forward
         k = min(int(batch_size * self.p_ntk), self.n_points)
         if self.top_k:

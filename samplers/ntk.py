@@ -9,14 +9,23 @@ point's score is the squared L2 norm of its C entries of w.
 Public: `ntk_scores(model, coords, residual)` and `ntk_scores_from_targets(model,
 coords, targets)`; any nn.Module works, models with `pointwise_mlp()` get a faster
 hand-written path. The sampler that uses them is samplers/nint.py.
+
+`score` picks what is computed: 'kg' (default) the score above, as the paper defines it;
+'output_norm' what the NINT release computes instead: its `_ntk_weighted_scores_pixelwise`
+writes `w_flat, _ = jvp(f, (params,), (v,))`, but torch.func.jvp returns (output, J v), so
+it keeps the model's output and each point's score is ||f(x_i)||^2 summed over channels,
+whatever the residual. `output_norm` runs the same VJP and the same torch.func JVP as the
+release and keeps the same element, so it costs what the release's score costs
+(docs/methods.md, "NINT").
 """
 import warnings
 
 import torch
-from torch.func import functional_call, jvp
+from torch.func import functional_call, jvp, vjp
 
 from utils.devices import chunk_points, chunk_slices
 
+SCORES = ("kg", "output_norm")  # the paper's ||(K g)_i||^2; the release's ||f(x_i)||^2 (see above)
 # The fast path keeps the forward's activations for the tangent pass up to this size
 # (beyond it, each chunk's forward is recomputed: one extra forward per score).
 ACTIVATION_CACHE_BYTES = {"cpu": 2 << 30, "cuda": 8 << 30}
@@ -205,6 +214,45 @@ def _mlp_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None):
     return torch.cat(scores), (torch.cat(predictions) if predictions is not None else None)
 
 
+def _release_output_norm(model, coords, residual=None, targets=None, chunk_size=None):
+    """The NINT release's score, ||f(x_i)||^2 summed over channels, [N], computed its way.
+
+    Per chunk: torch.func.vjp gives v = J^T g (summed over the chunks, as the release's one
+    VJP over all N), then torch.func.jvp(f, (params,), (v,)) returns (f(x), J v) and, as in
+    the release, the first element is kept. So the cost is the release's (a VJP and a JVP,
+    three evaluations of the primal with the sampler's forward) and J v is thrown away; the
+    residual changes nothing but that discarded work. Returns (scores [N], predictions
+    [N, C] of the VJP's forward when `targets` is given, else None).
+    """
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    buffers = {k: b.detach() for k, b in model.named_buffers()}
+    buffers.update({k: p.detach() for k, p in model.named_parameters() if not p.requires_grad})
+    params = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
+    pieces = _chunks(coords.shape[0], chunk_size, coords.device)
+    if not names:  # nothing is trained: no VJP or JVP to run, the output is all there is
+        with torch.no_grad():
+            out = functional_call(model, buffers, (coords,))
+        return out.pow(2).sum(dim=1), (out if targets is not None else None)
+
+    def forward_on(x):
+        return lambda p: functional_call(model, (p, buffers), (x,))
+
+    v, predictions = None, [] if targets is not None else None
+    with torch.enable_grad():
+        for sl in pieces:
+            out, pullback = vjp(forward_on(coords[sl]), params)
+            g = out.detach() - targets[sl] if targets is not None else residual[sl].detach().to(out.dtype)
+            if predictions is not None:
+                predictions.append(out.detach())
+            (vc,) = pullback(g)
+            v = vc if v is None else {k: v[k] + vc[k] for k in v}
+        scores = []
+        for sl in pieces:
+            primal, _ = jvp(forward_on(coords[sl]), (params,), (v,))  # (output, J v): the release keeps [0]
+            scores.append(primal.detach().pow(2).sum(dim=1))
+    return torch.cat(scores), (torch.cat(predictions) if predictions is not None else None)
+
+
 def _pick_method(model, method):
     if method == "auto":
         return "mlp" if hasattr(model, "pointwise_mlp") else "func"
@@ -213,7 +261,15 @@ def _pick_method(model, method):
     return method
 
 
-def ntk_scores(model, coords, residual, chunk_size=None, method="func") -> torch.Tensor:
+def _pick_score_function(model, method, score):
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {', '.join(SCORES)}, not {score!r}")
+    if score == "output_norm":
+        return _release_output_norm
+    return _mlp_vjp_jvp if _pick_method(model, method) == "mlp" else _func_vjp_jvp
+
+
+def ntk_scores(model, coords, residual, chunk_size=None, method="func", score="kg") -> torch.Tensor:
     """Per-point NTK-augmented gradient norms: ||(K g)_i||^2 over output channels, [N].
 
     model: any nn.Module mapping [N, in] -> [N, C] (parameters and buffers are read, not changed).
@@ -224,12 +280,14 @@ def ntk_scores(model, coords, residual, chunk_size=None, method="func") -> torch
         by reverse over reverse; see _func_vjp_jvp);
       'mlp' = the exact hand-written passes for models with `pointwise_mlp()` (faster);
       'auto' = 'mlp' when available, else 'func'.
+    score: 'kg' (default) = ||(K g)_i||^2, the paper's score; 'output_norm' = ||f(x_i)||^2, what
+      the NINT release computes (same VJP and JVP, the JVP's primal output kept; `method` unused).
     """
-    fn = _mlp_vjp_jvp if _pick_method(model, method) == "mlp" else _func_vjp_jvp
+    fn = _pick_score_function(model, method, score)
     return fn(model, coords, residual=residual, chunk_size=chunk_size)[0]
 
 
-def ntk_scores_from_targets(model, coords, targets, chunk_size=None, method="auto"):
+def ntk_scores_from_targets(model, coords, targets, chunk_size=None, method="auto", score="kg"):
     """(scores [N], predictions [N, C]): the residual comes from the VJP's own forward."""
-    fn = _mlp_vjp_jvp if _pick_method(model, method) == "mlp" else _func_vjp_jvp
+    fn = _pick_score_function(model, method, score)
     return fn(model, coords, targets=targets, chunk_size=chunk_size)

@@ -13,6 +13,14 @@ point's squared error and c its importance weight; that equals grad log l / (B *
 (The NeRF release divides by c * l only and differentiates with respect to pixel
 units; docs/methods.md, Soft Mining, says why we follow EVOS.)
 
+Units: the release computes this in its values stretched per image to [-1, 1],
+r = k y + const with k = samplers.evos.release_value_gain (2 / ((hi - lo)(max u - min u))).
+There l is k^2 times ours and c is k^-r times ours (r the current exponent below), so its
+drift is k^r times the same formula on our values; we multiply by k^r, which makes the
+move the release's for any DATASET_CONFIGS.value_range (exactly where the clamp at
+correction_min and the eps floors do not bind). For [0, 1] and images/01.png at 128x128
+(k = 2.33) that is 1.66x at the final r = 0.6.
+
 After the move, points that left [0, 1]^2 or sit among the lowest `resample_low_loss`
 share of (weighted) losses are re-drawn from the releases' Sobel map of the target
 (samplers/image_structure.py: soft_mining_sobel_map, zero padding, each column divided
@@ -34,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from samplers.base import Sampler, Selection
+from samplers.evos import release_value_gain
 from samplers.image_structure import soft_mining_sobel_map
 from utils.params import Param
 
@@ -77,6 +86,8 @@ class SoftMiningSampler(Sampler):
         # The map is floored at 1e-5, so every pixel can be drawn (a flat image gives uniform draws).
         edges = torch.from_numpy(soft_mining_sobel_map(self.signal["image"], str(p["sobel_normalise"])).reshape(-1))
         self.edge_probs = (edges / edges.sum()).float().to(self.device)
+        # k: the release's values are k y + const (see above); its drift is k^r times the formula on ours
+        self.release_gain = release_value_gain(self.signal["image"], self.signal.get("value_range", (0.0, 1.0)))
         self.langevin_steps = 0   # Langevin moves made
         # Counts kept as device tensors once moves begin: reading them would make a GPU step wait
         self.redrawn_sobel = 0    # points re-drawn from the Sobel map (out of bounds or low loss), all moves
@@ -84,7 +95,7 @@ class SoftMiningSampler(Sampler):
         self.positions = None     # [B, 2] (row, col) in [0, 1]
         self.drift = None         # [B, 2] normalised coordinate gradients from the last step (observe)
         self.ranking_loss = None  # [B] importance-weighted losses from the last step
-        self._step, self._correction = 0, None
+        self._step, self._correction, self._exponent = 0, None, 0.0
 
     # -- positions ----------------------------------------------------------------------
     def pixel_positions(self, pixel_indices: torch.Tensor) -> torch.Tensor:
@@ -165,6 +176,7 @@ class SoftMiningSampler(Sampler):
         """c = (1 / L1)^r clamped to [correction_min, mean + std], [B], no gradient."""
         l1 = (predictions.detach() - targets).abs().mean(dim=1).clamp(min=FLOAT16_EPS)
         r = min((self._step + 1) / self.warmup, self.alpha)  # the release's steps count from 1
+        self._exponent = r
         c = l1.reciprocal().pow(r)
         # mean + std summed in float64 and rounded once, as a Python-float bound would be, but
         # without reading it on the host
@@ -180,4 +192,6 @@ class SoftMiningSampler(Sampler):
     def observe(self, selection, point_losses, coord_grads):
         weighted = self._correction * point_losses
         self.ranking_loss = weighted
-        self.drift = coord_grads / (self._correction * weighted + FLOAT32_EPS).unsqueeze(1)
+        # times k^r: the drift the release's formula gives in its [-1, 1]-stretched values
+        scale = self.release_gain ** self._exponent
+        self.drift = scale * coord_grads / (self._correction * weighted + FLOAT32_EPS).unsqueeze(1)

@@ -184,14 +184,17 @@ def test_gauss_activation_uses_the_configured_scale():
 
 def test_wire_gabor_parameters_and_real_output():
     model = make_model("wire", layers=2, width=16)
-    assert (model.first_omega, model.hidden_omega, model.scale) == (20.0, 20.0, 10.0)
+    # The INT release's WIRE: omega 20 / 20, scale 20 (not the EVOS constructor's unused 10).
+    assert (model.first_omega, model.hidden_omega, model.scale) == (20.0, 20.0, 20.0)
+    cfg = image_config("wire")["model_config"]
+    assert (cfg["first_omega"], cfg["hidden_omega"], cfg["scale"]) == (20.0, 20.0, 20.0)
     # Output = Re(W z + b) with the complex weight of the last layer.
     x = torch.rand(6, 2)
     z = model.first(x)
-    z = torch.exp(1j * 20.0 * z - (10.0 * z) ** 2)
+    z = torch.exp(1j * 20.0 * z - (20.0 * z) ** 2)
     h = model.hidden[0]
     z = z @ torch.complex(h.weight_real, h.weight_imag).T + torch.complex(h.bias_real, h.bias_imag)
-    z = torch.exp(1j * 20.0 * z - 100.0 * z.abs() ** 2)
+    z = torch.exp(1j * 20.0 * z - 400.0 * z.abs() ** 2)
     last = model.last
     expected = (z @ torch.complex(last.weight_real, last.weight_imag).T).real + last.bias_real
     assert torch.allclose(model(x), expected, atol=1e-5)

@@ -81,6 +81,52 @@ def test_scores_match_explicit_jacobian(siren_reference, method):
     assert torch.allclose(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
 
 
+def test_default_score_is_kg(siren_reference):
+    """score='kg' (the default, and what nint.ntk_score defaults to) is still the explicit J J^T g."""
+    model, x, g, ref = siren_reference
+    got = ntk_scores(model, x, g, score="kg").double()
+    assert torch.allclose(got, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    assert nint_module.NintSampler.params["ntk_score"].default == "kg"
+
+
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_output_norm_is_the_prediction_norm(siren_reference, chunk):
+    """The release's score (it keeps torch.func.jvp's primal output): ||f(x)||^2 per point, whatever
+    the residual, and not K g."""
+    model, x, g, ref = siren_reference
+    with torch.no_grad():
+        norm = model(x).pow(2).sum(dim=1)
+    got = ntk_scores(model, x, g, chunk_size=chunk, score="output_norm")
+    assert torch.allclose(got, norm, rtol=1e-5, atol=1e-7)
+    assert torch.equal(got, ntk_scores(model, x, 5.0 * torch.randn_like(g), chunk_size=chunk, score="output_norm"))
+    assert torch.equal(got, ntk_scores(model, x, torch.zeros_like(g), chunk_size=chunk, score="output_norm"))
+    assert not torch.allclose(got.double(), ref, rtol=1e-2)  # a different ranking quantity
+    y = torch.rand_like(g)
+    scores, predictions = ntk_scores_from_targets(model, x, y, chunk_size=chunk, score="output_norm")
+    assert torch.equal(scores, got) and torch.allclose(predictions, model(x).detach(), atol=1e-6)
+
+
+def test_output_norm_runs_the_release_vjp_and_jvp(monkeypatch):
+    """output_norm pays what the release's score pays: a VJP and a forward-mode JVP (whose J v it discards)."""
+    import samplers.ntk as ntk
+    calls = {"vjp": 0, "jvp": 0}
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(ntk, "vjp", counting("vjp", ntk.vjp))
+    monkeypatch.setattr(ntk, "jvp", counting("jvp", ntk.jvp))
+    model = tiny_siren()
+    x, g = torch.rand(30, 2), torch.randn(30, 3)
+    ntk_scores(model, x, g, chunk_size=10, score="output_norm")
+    assert calls == {"vjp": 3, "jvp": 3}
+    with pytest.raises(ValueError, match="score must be one of"):
+        ntk_scores(model, x, g, score="jv")
+
+
 class WithBuffer(torch.nn.Module):
     """Fourier features from a fixed buffer, then a tanh MLP: exercises buffers in functional_call."""
 
@@ -178,6 +224,21 @@ def test_stream_sizes_and_disjointness(problem):
     for call, sizes in expected.items():
         st = streams[call - 1]
         assert (len(st["ntk"]), len(st["error"]), len(st["random"])) == sizes, call
+
+
+def test_release_score_ranks_by_prediction_norm(problem):
+    """nint.ntk_score=output_norm: the NTK stream is the top ||f(x)||^2 points (the release's ranking);
+    the default's NTK stream is the top K g points, a different set."""
+    model, coords, targets = problem
+    released = make_sampler("nint.ntk_score=output_norm")
+    released.select(ctx(problem, 0))
+    ntk = released.last_streams["ntk"]
+    with torch.no_grad():
+        norm = model(coords).pow(2).sum(dim=1)
+    assert len(ntk) == 8 and set(ntk.tolist()) == set(norm.topk(8).indices.tolist())
+    paper = make_sampler()
+    paper.select(ctx(problem, 0))
+    assert set(paper.last_streams["ntk"].tolist()) != set(ntk.tolist())
 
 
 def test_refresh_calls_of_the_release_schedule(problem):

@@ -64,7 +64,8 @@ def test_sections_per_task():
     image, audio, sdf = (load_config(t) for t in ("image", "audio", "sdf"))
     assert {"nint", "evos", "expansive", "egra", "soft_mining"} <= set(image)
     for cfg in (audio, sdf):  # only the EVOS variant that runs there; no image-only section
-        assert set(cfg["evos"]) == {"fitness_interval_start", "fitness_interval_end", "mutation_ratio", "cfs_steps"}
+        assert set(cfg["evos"]) == {"fitness_interval_start", "fitness_interval_end", "fitness_rule", "mutation_ratio",
+                                    "cfs_steps"}
         assert not {"expansive", "egra", "soft_mining"} & set(cfg)
     assert sdf["nint"]["mt_ratio"] == 0.4 and image["nint"]["mt_ratio"] == audio["nint"]["mt_ratio"] == 0.2
     # The paper README's keys, as written there.

@@ -7,6 +7,7 @@ import os
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import reproduce
@@ -41,13 +42,15 @@ def write_sweep(tmp_path, runs, images, columns=None, paper=None, figures=None, 
 
 
 def fake_run(folder, rows, status="completed", **summary):
-    """A run folder written by hand: metrics.csv rows [(step, seconds, psnr[, wall seconds])], summary.json."""
+    """A run folder written by hand: metrics.csv rows [(step, seconds, psnr[, release-clock seconds])], summary.json."""
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "metrics.csv"), "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["step", "train_seconds", "wall_seconds", "psnr", "ssim", "lpips", "batch_size", "loss"])
-        for step, seconds, psnr, *wall in rows:
-            writer.writerow([step, seconds, wall[0] if wall else "", psnr, 0.5, "", 10, 0.01])
+        writer.writerow(["step", "train_seconds", "wall_seconds", "release_seconds", "psnr", "ssim", "lpips",
+                         "batch_size", "loss"])
+        for step, seconds, psnr, *release in rows:
+            writer.writerow([step, seconds, release[0] + 1.0 if release else "", release[0] if release else "",
+                             psnr, 0.5, "", 10, 0.01])
     base = {"status": status, "iterations": rows[-1][0], "train_seconds": rows[-1][1],
             "final_psnr": rows[-1][2], "best_psnr": max(r[2] for r in rows), "time_to": {}, "iters_to": {},
             "parameters": 1000, "device": "cpu"}
@@ -168,10 +171,10 @@ _THRESH12 = [f"{k}_to_{t}" for k in ("iters", "time")
              for t in ("psnr_30", "psnr_35", "ssim_0.8", "ssim_0.9", "lpips_0.2", "lpips_0.1")]
 PAPER_LAYOUT = {
     "table1": (["standard", "uniform", "egra", "soft_mining", "int", "evos_no_cfs", "evos", "expansive",
-                "expansive_07", "nint_05", "nint"],
+                "expansive_07", "nint_05", "nint", "nint_release"],
                [f"{m}_{it}" for it in (250, 1000, 5000) for m in ("psnr", "ssim", "lpips")]),
     "table2": (["standard", "uniform", "egra", "soft_mining", "int", "evos", "expansive", "expansive_07",
-                "nint_05", "nint"],
+                "nint_05", "nint", "nint_release"],
                [f"{k}_to_psnr_{t}" for t in (25, 30, 35) for k in ("iters", "time")]),
     "table3": ([f"{size}_{s}" for size in ("1x64", "3x64", "3x128", "5x128", "3x256", "5x256")
                 for s in ("standard", "nint")],
@@ -214,7 +217,9 @@ def test_sweeps_follow_the_paper_tables(name):
     assert [r["name"] for r in runs] == rows
     assert [_column_id(c) for c in data["columns"]] == column_ids
     # The paper's number for every cell it has one for, and none where it has none.
-    no_value = NO_PAPER_VALUE.get(name, lambda run, cid: False)
+    # nint_release (NINT with the release's score, our row) has no number of its own in the paper.
+    no_value = (lambda own: lambda run, cid: run == "nint_release" or own(run, cid))(
+        NO_PAPER_VALUE.get(name, lambda run, cid: False))
     for run in rows:
         for cid in column_ids:
             has = cid in (data["paper"].get(run) or {})
@@ -235,6 +240,79 @@ def test_sweeps_follow_the_paper_tables(name):
             and "nint.top_k" not in o, (name, r["name"])
     text = open(f"config/paper/{name}.yaml").read()
     assert "../" not in text and "shared/" not in text, "a sweep file names no file outside the repository"
+
+
+def test_release_score_row_in_tables_1_2_the_ablation_and_the_benchmark():
+    for name in ("table1", "table2", "ablation_ntk", "speedup"):
+        runs = {r["name"]: r for r in _sweep_data(name)[1]}
+        row = runs["nint_release"]
+        assert row["label"] == "NINT (release score)", name
+        assert row["overrides"]["EXP_CONFIGS.strategy_type"] == "nint"
+        assert row["overrides"]["nint.ntk_score"] == "output_norm"
+        assert "nint.ntk_score" not in runs["nint"]["overrides"]  # the default: the paper's K g
+        sweep = load_sweep(name, "cpu")
+        assert "nint.ntk_score=output_norm" in next(r for r in sweep.runs if r.name == "nint_release").argv
+
+
+# The scaled constants at the cpu presets (the issue's own numbers: Table 1 300 and 2, Table 2 600 and 4).
+SCALED = {"table1": {"evos": {"evos.cfs_steps": 300, "evos.fitness_interval_start": 20, "evos.fitness_interval_end": 10},
+                     "nint": {"nint.alpha": 2}, "soft_mining": {"soft_mining.warmup": 200}},
+          "table2": {"evos": {"evos.cfs_steps": 600, "evos.fitness_interval_start": 40, "evos.fitness_interval_end": 20},
+                     "nint": {"nint.alpha": 4}, "soft_mining": {"soft_mining.warmup": 400}},
+          "table5": {"nint": {"nint.alpha": 3}, "alpha_1": {"nint.alpha": 1}, "alpha_20": {"nint.alpha": 6},
+                     "alpha_50": {"nint.alpha": 15}, "xi_04": {"nint.alpha": 3}},
+          "table7": {"evos": {"evos.fitness_interval_start": 10, "evos.fitness_interval_end": 5},
+                     "nint": {"nint.alpha": 1}},
+          "ablation_ntk": {"nint": {"nint.alpha": 2}, "nint_ntk_kept_a50": {"nint.alpha": 10}}}
+
+
+@pytest.mark.parametrize("name", sorted(SCALED))
+def test_scaled_presets_scale_the_step_counted_constants(name):
+    from utils.reproduce.sweep import describe_step_scale
+    sweep = load_sweep(name, "cpu")
+    runs = {r.name: r for r in sweep.runs}
+    for run_name, expected in SCALED[name].items():
+        for key, value in expected.items():
+            assert f"{key}={value}" in runs[run_name].argv, (name, run_name, key)
+            assert runs[run_name].overrides[key] == value
+    for run in sweep.runs:  # only the keys the run's sampler declares; never the two unscaled ones
+        keys = {a.split("=")[0] for a in run.argv}
+        assert not {"nint.dense2_period", "nint.selection_map_steps"} & set(run.scaled)
+        if run.overrides.get("EXP_CONFIGS.strategy_type") in ("standard", "uniform", "int", "expansive", "egra"):
+            assert not run.scaled and "nint.alpha" not in keys, (name, run.name)
+    # the folders keep the sweep file's own names (a run whose settings changed is found stale)
+    assert os.path.basename(runs["nint"].folder) == {"table5": "strategy_type-nint__xi-0.7__alpha-10__lambda-1.0__"
+                                                               "save_selection_maps-1"}.get(
+        name, os.path.basename(runs["nint"].folder))
+    header = describe_step_scale(sweep)
+    assert "nint.alpha" in header and "not scaled" in header
+    # the paper preset is not scaled
+    assert not any(r.scaled for r in load_sweep(name, "paper").runs)
+    assert "evos.cfs_steps=" not in " ".join(load_sweep(name, "paper").runs[0].argv)
+
+
+def test_time_stopped_tables_are_not_scaled():
+    from utils.reproduce.sweep import describe_step_scale
+    for name in ("table4", "table6"):
+        sweep = load_sweep(name, "cpu")
+        assert sweep.step_scale is None and not any(r.scaled for r in sweep.runs)
+        assert "not scaled: the runs stop on training seconds" in describe_step_scale(sweep)
+
+
+def test_scale_step_constants_rounds_half_up_and_keeps_at_least_one():
+    from fractions import Fraction
+    from utils.engine.config import task_defaults
+    from utils.reproduce.sweep import scale_step_constants
+    runs = [{"name": "a", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": 5}},
+            {"name": "b", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": 1}},
+            {"name": "c", "overrides": {"EXP_CONFIGS.strategy_type": "soft_mining"}},
+            {"name": "d", "overrides": {"EXP_CONFIGS.strategy_type": "standard", "nint.dense2_period": 5}}]
+    scale_step_constants(runs, Fraction(1, 2), {"soft_mining.warmup": 999}, task_defaults("image")[0])
+    assert runs[0]["overrides"]["nint.alpha"] == 3 and runs[0]["scaled"] == {"nint.alpha": (5, 3)}  # 2.5 -> 3
+    assert runs[1]["overrides"]["nint.alpha"] == 1  # 0.5 -> 1
+    assert runs[2]["overrides"]["soft_mining.warmup"] == 500  # the preset's 999 -> 499.5 -> 500
+    assert runs[3]["overrides"] == {"EXP_CONFIGS.strategy_type": "standard", "nint.dense2_period": 5}
+    assert runs[3]["unscaled_overrides"] == runs[3]["overrides"]
 
 
 def test_sweep_paper_numbers_spot_checks():
@@ -465,8 +543,9 @@ def test_release_clock_mode_times_the_whole_loop(tmp_path, tiny_image):
     assert rows["nint"]["wall_ratio"] == pytest.approx(9.0 / 11.0)
     md = format_report(sweep, report)
     assert "s to PSNR 30, release clock" in md and "| NINT | 4.50 | 0.562 | 3 | 1.500 |" in md
-    assert "On the release's clock (PSNR and SSIM at every step, counted in the time), NINT reaches 30 dB first: " \
-           "9.00 s." in report["recommendation"]
+    assert "| 9.00 | 0.818 | the metrics on the sampler's prediction (no forward) |" in md  # release_seconds, not wall
+    assert "On the release's clock (PSNR and SSIM at every step, as its loop pays for them), NINT reaches 30 dB " \
+           "first: 9.00 s." in report["recommendation"]
     assert reproduce.main(["table1", "--release-clock", "--dry-run"]) == 2  # an option of the benchmark only
 
 
@@ -654,7 +733,8 @@ def test_image_reconstructions_one_pair_of_rows_per_signal(tmp_path, tiny_image)
 TABLE2_OURS = {  # (iterations, seconds) to PSNR 30
     "standard": (260, 16.57), "uniform": (280, 3.0), "egra": (285, 3.3), "soft_mining": (290, 3.1), "int": (290, 10.0),
     "evos": (290, 3.77), "expansive": (280, 2.95), "expansive_07": (275, 3.1), "nint_05": (250, 8.2),
-    "nint": (240, 8.05)}
+    "nint": (240, 8.05),
+    "nint_release": (300, 20.0)}  # NINT with the release score: slower than every other, so it moves no verdict
 
 
 def test_claims_on_the_papers_numbers_and_on_fake_runs(tmp_path):
@@ -723,3 +803,69 @@ def test_a_table_shows_a_signal_inside_the_repository_by_its_relative_path(tmp_p
     assert shown_path(os.path.join(REPO_ROOT, "images", "01.png")) == os.path.join("images", "01.png")
     outside = str(tmp_path / "mine.png")
     assert shown_path(outside) == outside
+
+
+# -- the release's clock (reproduce.py speedup --release-clock) ---------------------------------------
+def test_release_clock_charges_a_forward_only_where_the_step_has_none():
+    """NINT, INT, Standard: the metrics on the sampler's prediction; EVOS: a forward at its sparse steps only;
+    Expansive, Uniform (and the other EVOS-release baselines): a forward plus the metrics at every step."""
+    from types import SimpleNamespace
+    from utils.engine.run import release_eval_needs_forward
+    from utils.reproduce.speedup import release_evaluation_cost
+    evos = SimpleNamespace(fitness_at={0, 99})
+    for strategy in ("nint", "int", "standard", "nint_no_ntk"):
+        assert not release_eval_needs_forward(strategy, None, 5)
+        assert release_evaluation_cost(strategy) == "the metrics on the sampler's prediction (no forward)"
+    assert not release_eval_needs_forward("evos", evos, 99) and release_eval_needs_forward("evos", evos, 98)
+    for strategy in ("expansive", "uniform", "egra", "soft_mining"):
+        assert release_eval_needs_forward(strategy, None, 0)
+        assert release_evaluation_cost(strategy) == "a forward over all points plus the metrics"
+
+
+@pytest.mark.parametrize("strategy,charge", [("nint", 0.6), ("uniform", 1.0)])
+def test_release_seconds_add_the_release_evaluation(tmp_path, tiny_image, monkeypatch, strategy, charge):
+    """Each evaluation (a forward of 0.4 s and metrics of 0.6 s on a fake clock) adds 0.6 s to NINT's release
+    clock and 1.0 s to Uniform's; release_seconds is a metrics.csv column only when every step is evaluated."""
+    import utils.engine.run as run_module
+    from utils.engine.run import Run
+    from utils.tasks import build_task
+    now = [0.0]
+    monkeypatch.setattr(run_module.time, "perf_counter", lambda: now[0])
+    cfg = load_config("image", overrides=[f"DATASET_CONFIGS.file_path={tiny_image}", f"TRAIN_CONFIGS.out_root={tmp_path}",
+                                          "TRAIN_CONFIGS.iterations=4", "TRAIN_CONFIGS.eval_interval=1",
+                                          f"EXP_CONFIGS.strategy_type={strategy}", "TRAIN_CONFIGS.progress=0",
+                                          "TRAIN_CONFIGS.lpips=0", "model_config.hidden_layers=2",
+                                          "model_config.hidden_features=16"])
+    task = build_task("image", cfg, torch.device("cpu"))
+    os.makedirs(tmp_path / "r")
+    run = Run(cfg, task, str(tmp_path / "r"), torch.device("cpu"), log=lambda *a: None)
+    assert "release_seconds" in run.logger.columns
+    run._forward_seconds = 0.4
+    real = task.evaluate
+
+    def evaluate(model):
+        now[0] += 1.0  # forward + metrics
+        return real(model)
+
+    task.evaluate = evaluate
+    for done in (1, 2, 3):
+        run.evaluate(done)
+    assert run.release_eval_seconds == pytest.approx(3 * charge)
+    assert run.release_seconds == pytest.approx(run.clock.train_seconds + 3 * charge)
+    cfg["TRAIN_CONFIGS"]["eval_interval"] = 2
+    os.makedirs(tmp_path / "r2")
+    assert "release_seconds" not in Run(cfg, task, str(tmp_path / "r2"), torch.device("cpu"),
+                                        log=lambda *a: None).logger.columns
+
+
+def test_scaled_rows_that_meet_are_named_in_the_header(tmp_path, tiny_image):
+    """Two rows that differ only in a step-counted value can meet after scaling: the header says so,
+    and their folders keep the sweep file's names."""
+    from utils.reproduce.sweep import describe_step_scale
+    runs = [{"name": f"alpha_{a}", "label": f"alpha {a}",
+             "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": a}} for a in (1, 2)]
+    sweep = load_sweep(write_sweep(tmp_path, runs, tiny_image), "tiny", results_dir=str(tmp_path))
+    assert sweep.step_scale < 1 / 5
+    assert [r.overrides["nint.alpha"] for r in sweep.runs] == [1, 1]
+    assert [os.path.basename(r.folder) for r in sweep.runs] == ["strategy_type-nint__alpha-1", "strategy_type-nint__alpha-2"]
+    assert "After scaling, alpha_1 and alpha_2 run the same settings." in describe_step_scale(sweep)

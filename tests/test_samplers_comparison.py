@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from models import build_model
-from samplers import build_sampler
+from samplers import build_sampler, make_sampler
 from samplers.base import SelectionContext
 from samplers.evos import crossover, fitness_steps
 from samplers.expansive import adjusted_canny, release_canny, upper_threshold_factor
@@ -60,7 +60,7 @@ def one_step(sampler, step, model, coords, targets, predict=None):
 # -- every sampler: budget, distinct points, determinism ------------------------------------------
 @pytest.mark.parametrize("strategy", SAMPLERS)
 def test_batch_follows_the_scheduler_with_distinct_points(strategy):
-    # A linear scheduler makes B change every step; EVOS gets fitness steps at 0, 5, 9, ...
+    # A linear scheduler makes B change every step; EVOS gets its fitness steps by the release's rule
     _, task, model, sampler = setup(strategy, "nint.batch_size_scheduler=linear", "TRAIN_CONFIGS.iterations=20",
                                     "evos.fitness_interval_start=5", "evos.fitness_interval_end=3")
     fitness = set(fitness_steps(20, 5, 3))
@@ -119,7 +119,8 @@ def test_evos_without_crossover_works_on_every_modality(modality, in_features):
 
 # -- EVOS ---------------------------------------------------------------------------------------------
 def test_evos_fitness_gap_falls_linearly_from_100_to_50():
-    steps = fitness_steps(5000, 100, 50)
+    """evos.fitness_rule: last_gap (the option): each gap the interval at the last fitness step."""
+    steps = fitness_steps(5000, 100, 50, "last_gap")
     gaps = np.diff(steps)
     assert steps[:3] == [0, 100, 199]
     assert gaps[0] == 100 and 50 <= gaps[-1] <= 51
@@ -299,10 +300,8 @@ def test_evos_no_cfs_keeps_the_laplacian_crossover():
 
 def test_evos_counts_the_release_rule_at_1600_steps():
     # The release adds the Laplacian loss on every step before 1500 and on every fitness step after.
-    # Our fitness steps at S = 1600 (gap int(100 - 50 s / 1600) after step s, computed by hand):
-    # 0 100 196 289 379 467 552 634 714 791 866 938 1008 1076 1142 1206 1268 1328 1386 1442 1496 1549:
-    # 22 steps, one of them (1549) at or after 1500, so 1500 + 1 = 1501 steps carry the term. (The
-    # release's own test epoch % int(100 - epoch / 32) == 1 also has exactly one, epoch 1509.)
+    # Its fitness steps at S = 1600 (epoch % int(100 - epoch / 32) == 1, epoch = step + 1) are 27,
+    # one of them (epoch 1509, step 1508) at or after 1500, so 1500 + 1 = 1501 steps carry the term.
     # The sampler is driven as the trainer drives it, without the model (predictions near the targets).
     image = np.random.default_rng(1).uniform(0.0, 1.0, (16, 16))
     targets = torch.from_numpy(image.reshape(-1, 1)).float()
@@ -317,10 +316,10 @@ def test_evos_counts_the_release_rule_at_1600_steps():
             loss, point_losses = sampler.training_loss(selection, y + noise[selection.indices], y)
             if float(loss - point_losses.mean()) > 0:
                 carried.append(step)
-        assert sampler.counts()["fitness_steps"] == 22
+        assert sampler.counts()["fitness_steps"] == 27
         assert sampler.counts()["cfs_loss_steps"] == cfs == len(carried), strategy
         if cfs:
-            assert carried == list(range(1500)) + [1549]
+            assert carried == list(range(1500)) + [1508]
 
 
 # -- Expansive Supervision -----------------------------------------------------------------------------
@@ -596,7 +595,8 @@ def test_soft_mining_targets_are_bilinear_between_pixels():
 def test_config_sections_hold_the_release_defaults():
     # The release's values (docs/methods.md), written out here, against what a run resolves.
     cfg = make_cfg("uniform")
-    assert cfg["evos"] == {"fitness_interval_start": 100, "fitness_interval_end": 50, "mutation_ratio": 0.5,
+    assert cfg["evos"] == {"fitness_interval_start": 100, "fitness_interval_end": 50, "fitness_rule": "release",
+                           "mutation_ratio": 0.5,
                            "cfs_steps": 1500, "cfs_loss_weight": 1e-5, "crossover_weight": 1e-5}
     assert cfg["expansive"] == {"xi": 0.5, "canny_sigma": 0.0, "threshold_search": "release", "fill": "release"}
     assert cfg["egra"] == {"low_threshold": 30.0, "high_threshold": 40.0, "canny_sigma": 0.0, "p": 0.0025,
@@ -671,3 +671,37 @@ def test_summary_counts_of_soft_mining_and_expansive(tmp_path):
     assert soft["redrawn_points"] == soft["redrawn_sobel"] + soft["redrawn_uniform"]
     es = summaries["expansive"]
     assert (es["anchors"], es["fill_points"], es["batch_deficit"]) == (102, 12 * 102, 0)
+
+
+# -- EVOS's fitness steps: the release's rule by default, ours as an option --------------------------
+def test_evos_fitness_steps_follow_the_release_rule():
+    """The release: a fitness step where epoch % int(interval(epoch)) == 1 (epochs from 1): 72 steps in
+    5000 with gaps 4 to 158; evos.fitness_rule=last_gap spaces each gap by the interval at the last one (70)."""
+    release = fitness_steps(5000, 100, 50)
+    gaps = [b - a for a, b in zip(release, release[1:])]
+    assert len(release) == 72 and min(gaps) == 4 and max(gaps) == 158 and release[:3] == [0, 99, 196]
+    for s in release:  # the release's own test, step by step
+        assert (s + 1) % int(100 + (50 - 100) * (s + 1) / 5000) == 1 or s == 0
+    assert len(fitness_steps(5000, 100, 50, "last_gap")) == 70 and len(fitness_steps(1600, 100, 50)) == 27
+    default = make_sampler("evos_no_crossover", n_points=64, total_steps=5000)
+    assert default.fitness_at == set(release)
+    ours = make_sampler("evos_no_crossover", n_points=64, total_steps=5000, fitness_rule="last_gap")
+    assert ours.fitness_at == set(fitness_steps(5000, 100, 50, "last_gap"))
+
+
+def test_soft_mining_drift_is_the_release_one_for_any_value_range():
+    """The release computes the drift in [-1, 1]-stretched values; ours is multiplied by k^r so that the
+    same image error moves the points alike in [0, 1] and in [-1, 1] (k = 2 / ((hi - lo) span))."""
+    drifts, gains = {}, {}
+    for lo, hi in ((0.0, 1.0), (-1.0, 1.0)):
+        _, task, model, sampler = setup("soft_mining", "soft_mining.warmup=1", "soft_mining.correction_min=0",
+                                        f"DATASET_CONFIGS.value_range=[{lo:g}, {hi:g}]")
+
+        def predict(x, y):  # the same image error in both ranges: (hi - lo) times a [0, 1] error
+            return y + (hi - lo) * 0.05 * (1.5 + torch.sin(3 * x[:, :1] + 2 * x[:, 1:]))  # above the eps floor
+
+        one_step(sampler, 0, model, task.coords, task.targets, predict=predict)
+        drifts[hi - lo], gains[hi - lo] = sampler.drift, sampler.release_gain
+    assert gains[1.0] == pytest.approx(2 * gains[2.0])
+    assert drifts[1.0].abs().max() > 0
+    assert torch.allclose(drifts[1.0], drifts[2.0], rtol=1e-4, atol=1e-9)  # without k^r: 2^0.6 = 1.52x apart

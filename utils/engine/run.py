@@ -9,8 +9,20 @@ The loop itself is utils/engine/trainer.py.
 Time accounting (`Clock`): `train_seconds` sums sampling + update per step, with the
 device synchronized before each clock read; evaluation, logging, snapshots and
 checkpoints run off the clock and are summed in `eval_seconds`. `wall_seconds` is the
-loop's elapsed wall time, evaluation and everything else included (the clock the NINT
-release reported), summed over the segments of a resumed run.
+loop's elapsed wall time, evaluation and everything else included, summed over the
+segments of a resumed run.
+
+The NINT release's clock (`release_seconds`, a metrics.csv column of runs that evaluate at
+every step, TRAIN_CONFIGS.eval_interval 1: `reproduce.py speedup --release-clock`). The
+release's loop computes PSNR and SSIM at every step on the prediction its sampler already
+made before the update, so its per-step evaluation costs the metrics, not an extra
+forward. `release_seconds` = training seconds + what the release's loop would add per step
+(RELEASE_EVAL_FORWARD): the metrics alone where the step has a forward over all N points of
+its own (NINT, INT and Standard: the sampler's prediction, stale between re-selections with
+dense2 / incremental / decremental, as is the PSNR the release reports; EVOS at a fitness
+step), one forward plus the metrics where it has none (EVOS's sparse steps, Expansive,
+Uniform, EGRA, Soft Mining). The metrics' seconds are the evaluation's measured seconds less
+one forward's, timed once per segment (the best of three).
 
 TRAIN_CONFIGS.max_train_seconds > 0 ends training at the first step whose training
 clock has passed it: that step is evaluated and the run completes there (summary.json's
@@ -25,7 +37,7 @@ import numpy as np
 import torch
 
 from models import build_model, count_parameters
-from samplers import build_sampler
+from samplers import SAMPLERS, build_sampler
 from utils.engine.config import dump_config
 from utils.engine.task_keys import COSINE_LR_MIN, LR_SCHEDULERS, MULTISTEP_GAMMA, MULTISTEP_MILESTONES
 from utils.devices import chunk_points
@@ -33,6 +45,31 @@ from utils.engine.run_logger import RunLogger
 from utils.errors import UserError
 
 TIME_ACCOUNTING = "training seconds only (sampling + update, device synchronized); evaluation excluded"
+# The release's clock: which steps' evaluation costs a forward over all N besides the metrics.
+# 'never': the strategy's release keeps a prediction of all N from its sampler (the NINT
+# release's loop: NINT, INT, Standard); 'sparse steps': all but EVOS's fitness steps (their
+# training forward is over all N); every other strategy: every step (the EVOS release's loop).
+RELEASE_EVAL_FORWARD = {"nint": "never", "nint_no_ntk": "never", "int": "never", "standard": "never",
+                        "evos": "sparse steps", "evos_no_cfs": "sparse steps", "evos_no_crossover": "sparse steps"}
+
+
+def sampler_constants_of(strategy: str):
+    """{'SECTION.key': declared default} of every constant sampler `strategy` takes (None: no such
+    sampler). For code above the engine (utils/reproduce) that must not import samplers/ itself."""
+    cls = SAMPLERS.get(strategy)
+    if cls is None:
+        return None
+    return {f"{section}.{key}": param.default for (section, key), param in cls.all_params().items()}
+
+
+def release_eval_needs_forward(strategy: str, sampler, step: int) -> bool:
+    """Whether the release's loop pays a forward over all N to evaluate after 0-based `step`."""
+    rule = RELEASE_EVAL_FORWARD.get(strategy, "every step")
+    if rule == "never":
+        return False
+    if rule == "sparse steps":
+        return step not in getattr(sampler, "fitness_at", ())
+    return True
 
 
 def resolve_device(name: str) -> torch.device:
@@ -144,6 +181,12 @@ class Run:
         self.logger = RunLogger(run_dir, task.metrics, task.thresholds)
         self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
         self.clock = Clock(device)
+        # The release's clock (see the module text): kept when every step is evaluated
+        self.release_clock = self.eval_interval == 1
+        self.release_eval_seconds = 0.0  # what the release's per-step evaluation added, all steps so far
+        self._forward_seconds = None     # one evaluation forward, timed once per segment
+        if self.release_clock:
+            self.logger.columns.insert(self.logger.columns.index("wall_seconds") + 1, "release_seconds")
         # Reading the loss to check it is finite waits for a GPU: there it is read at evaluation
         # steps only (a NaN is then reported at the first evaluation step after it appeared)
         self.check_loss_every_step = device.type != "cuda"
@@ -183,15 +226,54 @@ class Run:
 
     def evaluate(self, done: int) -> dict:
         """The task's metrics of the model after `done` steps (and its per-evaluation files)."""
-        metrics = self.task.evaluate(self.model)
+        if not self.release_clock:
+            metrics = self.task.evaluate(self.model)
+        else:
+            metrics = self._evaluate_on_release_clock(done)
         self.task.after_evaluation(done, metrics, self.run_dir)
         return metrics
 
+    def _evaluate_on_release_clock(self, done: int) -> dict:
+        """The metrics, adding to release_eval_seconds what the release's loop would pay for them."""
+        synchronize(self.device)
+        t0 = time.perf_counter()
+        metrics = self.task.evaluate(self.model)
+        synchronize(self.device)
+        seconds = time.perf_counter() - t0
+        strategy = self.cfg["EXP_CONFIGS"]["strategy_type"]
+        if not release_eval_needs_forward(strategy, self.sampler, done - 1):
+            seconds = max(0.0, seconds - self._evaluation_forward_seconds())
+        self.release_eval_seconds += seconds
+        return metrics
+
+    def _evaluation_forward_seconds(self) -> float:
+        """Seconds of one evaluation forward (the task's reconstruction), the best of three, timed once."""
+        if self._forward_seconds is None:
+            reconstruct = getattr(self.task, "reconstruct", None)
+            best = float("inf") if reconstruct is not None else 0.0
+            for _ in range(3 if reconstruct is not None else 0):
+                synchronize(self.device)
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    reconstruct(self.model)
+                synchronize(self.device)
+                best = min(best, time.perf_counter() - t0)
+            self._forward_seconds = best
+        return self._forward_seconds
+
+    @property
+    def release_seconds(self) -> float:
+        """The release's clock: training seconds plus its per-step evaluation (see the module text)."""
+        return self.clock.train_seconds + self.release_eval_seconds
+
     def log(self, done: int, metrics: dict, loss: float, batch_size: int):
         """One metrics.csv row; the metrics (and, when due, media) to wandb; the progress bar's metric."""
-        self.logger.log({"step": done, "train_seconds": round(self.clock.train_seconds, 4),
-                         "wall_seconds": round(self.clock.wall_seconds, 4), **metrics,
-                         "batch_size": int(batch_size), "loss": loss})
+        row = {"step": done, "train_seconds": round(self.clock.train_seconds, 4),
+               "wall_seconds": round(self.clock.wall_seconds, 4), **metrics,
+               "batch_size": int(batch_size), "loss": loss}
+        if self.release_clock:
+            row["release_seconds"] = round(self.release_seconds, 4)
+        self.logger.log(row)
         self.last_metric = metrics.get(self.task.progress_metric)
         if self.wandb is not None:
             self.wandb.log_metrics(done, self.clock.train_seconds, dict(metrics, loss=loss, batch_size=batch_size))
@@ -240,7 +322,7 @@ class Run:
                  "sampler": self.sampler.state_dict(), "logger": self.logger.state_dict(),
                  "torch_rng": torch.get_rng_state(), "step": step,
                  "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds,
-                 "wall_seconds": self.clock.wall_seconds}
+                 "wall_seconds": self.clock.wall_seconds, "release_eval_seconds": self.release_eval_seconds}
         torch.save(state, self.checkpoint_path + ".tmp")
         os.replace(self.checkpoint_path + ".tmp", self.checkpoint_path)
 
@@ -256,6 +338,7 @@ class Run:
         self.step = ckpt["step"]
         self.clock.train_seconds, self.clock.eval_seconds = ckpt["train_seconds"], ckpt["eval_seconds"]
         self.clock.wall_before = ckpt.get("wall_seconds", 0.0)  # checkpoints from before wall_seconds: 0
+        self.release_eval_seconds = ckpt.get("release_eval_seconds", 0.0)
 
     def write_summary(self, status: str, step: int) -> dict:
         """summary.json with `status` (completed | interrupted | diverged) after `step` steps."""
@@ -263,6 +346,7 @@ class Run:
         return self.logger.write_summary({
             "status": status, "iterations": step, "train_seconds": self.clock.train_seconds,
             "eval_seconds": self.clock.eval_seconds, "wall_seconds": self.clock.wall_seconds,
+            **({"release_seconds": self.release_seconds} if self.release_clock else {}),
             "stopped_by": "max_train_seconds" if step < self.total_steps and self.out_of_time() else "iterations",
             "parameters": self.n_params, "device": str(self.device),
             "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],

@@ -22,13 +22,15 @@ folder above), under <results>/runs/<table>/<preset>/.
 import copy
 import hashlib
 import itertools
+import math
 import os
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import yaml
 
-from utils.engine.config import ROOT, read_yaml
+from utils.engine.config import ROOT, read_yaml, task_defaults
 from utils.errors import UserError
 from utils.reproduce.columns import resolve_columns
 from utils.tasks import TASKS
@@ -45,6 +47,12 @@ SIGNAL_EXTENSIONS = {
     "sdf": (".obj", ".ply", ".stl", ".off", ".xyz"),
 }
 MAX_FOLDER_NAME = 100  # characters; longer names are cut and end with a hash of the full name
+# Sampler constants counted in steps or selections. A preset that scales the iterations scales
+# these by the same factor, so that a scaled run follows the same schedule relative to its
+# length (scale_step_constants). Not scaled: nint.dense2_period (a re-selection pattern, not a
+# share of the run) and nint.selection_map_steps (the steps a figure shows).
+STEP_COUNTED_KEYS = ("evos.cfs_steps", "evos.fitness_interval_start", "evos.fitness_interval_end",
+                     "nint.alpha", "soft_mining.warmup")
 
 
 @dataclass
@@ -58,6 +66,7 @@ class Run:
     argv: list                # overrides handed to train_<task>.py (preset + run + signal + output)
     signal: str = None        # the file this run fits when the sweep runs over a folder
     repeat: int = 1           # which of the sweep's repeats (--repeats) this process is
+    scaled: dict = field(default_factory=dict)  # SECTION.key -> (value before, after) of scale_step_constants
 
 
 @dataclass
@@ -80,6 +89,8 @@ class Sweep:
     per_signal_folders: bool = False  # one subfolder per signal (--images, or several files)
     source: str = ""          # the sweep file
     repeats: int = 1          # every run this many times, one after another (timings: best of N)
+    step_scale: Fraction = None  # f of scale_step_constants (None: the preset is not scaled)
+    time_stopped: bool = False   # the preset stops its runs on training seconds (not scaled)
 
     @property
     def script(self) -> str:
@@ -226,6 +237,53 @@ def _resolve(path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(ROOT, path)
 
 
+def _iterations(overrides: dict, defaults: dict) -> int:
+    return int(overrides.get("TRAIN_CONFIGS.iterations", defaults["TRAIN_CONFIGS"]["iterations"]))
+
+
+def step_scale_factor(presets: dict, preset: str, defaults: dict):
+    """f = this preset's TRAIN_CONFIGS.iterations over the paper preset's, as an exact fraction.
+
+    None when there is nothing to scale: the paper preset itself, a sweep without one, or f = 1
+    (Tables 4 and 6, whose runs stop on training seconds, keep the paper's 5000 iterations).
+    """
+    if preset == "paper" or "paper" not in presets:
+        return None
+    paper = (presets["paper"] or {}).get("overrides") or {}
+    here = (presets[preset] or {}).get("overrides") or {}
+    factor = Fraction(_iterations(here, defaults), _iterations(paper, defaults))
+    return None if factor == 1 else factor
+
+
+def scale_step_constants(runs: list, factor: Fraction, preset_overrides: dict, defaults: dict) -> None:
+    """Write round(f v), at least 1, for every STEP_COUNTED_KEYS key the run's sampler reads into
+    the run's overrides, in place (each run dict gets `scaled`: key -> (v, round(f v)), and
+    `unscaled_overrides`, the sweep file's own, which name its folder).
+
+    v is the run's own value if it sets one (Table 5's alpha rows), else the preset's, else the
+    task's default. A sampler reads a key when it is one of its declared constants (Sampler.all_params).
+    """
+    from utils.engine.run import sampler_constants_of  # here: only scaling needs the samplers' constants
+    for run in runs:
+        run["scaled"], run["unscaled_overrides"] = {}, dict(run["overrides"])
+        strategy = run["overrides"].get("EXP_CONFIGS.strategy_type",
+                                        preset_overrides.get("EXP_CONFIGS.strategy_type",
+                                                             defaults["EXP_CONFIGS"]["strategy_type"]))
+        declared = sampler_constants_of(strategy)
+        if declared is None:
+            continue  # an unknown strategy: train_<task>.py names the problem
+        for name in STEP_COUNTED_KEYS:
+            if name not in declared:
+                continue
+            section, key = name.split(".", 1)
+            value = run["overrides"].get(name, preset_overrides.get(name))
+            if value is None:
+                value = (defaults.get(section) or {}).get(key, declared[name])
+            scaled = max(1, math.floor(factor * int(value) + Fraction(1, 2)))  # round half up
+            run["overrides"][name] = scaled
+            run["scaled"][name] = (int(value), scaled)
+
+
 def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results",
                repeats: int = 1, extra_overrides: dict = None, variant: str = None) -> Sweep:
     """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file).
@@ -269,6 +327,11 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
             raise UserError(f"{where}: paper numbers for '{run_name}' must map column ids "
                             f"({', '.join(sorted(column_ids))}) to values")
 
+    defaults = task_defaults(task)[0]
+    factor = step_scale_factor(presets, preset, defaults)
+    if factor is not None:
+        scale_step_constants(runs, factor, preset_overrides, defaults)
+
     table = os.path.splitext(os.path.basename(path))[0]
     results_dir = os.path.abspath(results_dir)
     runs_dir = os.path.join(results_dir, "runs", table, preset + (f"_{variant}" if variant else ""))
@@ -290,16 +353,21 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
                   preset_overrides=preset_overrides, preset_note=str(preset_spec.get("note", "")).strip(),
                   columns=columns, paper=paper, figures=list(figures), runs_dir=runs_dir,
                   results_dir=results_dir, stem=stem, signals=signals, source=path,
-                  per_signal_folders=bool(images) or len(signals or ()) > 1, repeats=repeats)
+                  per_signal_folders=bool(images) or len(signals or ()) > 1, repeats=repeats,
+                  step_scale=factor,
+                  time_stopped=float(preset_overrides.get("TRAIN_CONFIGS.max_train_seconds", 0) or 0) > 0)
     sweep.runs = _materialise(sweep, runs)
     return sweep
 
 
 def _materialise(sweep: Sweep, runs: list) -> list:
     """Signals x runs x repeats -> Run objects with their folder and full override list."""
-    short = [folder_name(r["overrides"]) for r in runs]
+    # Folder names come from the sweep file's own overrides, not the scaled constants (a run
+    # whose settings changed is found 'stale' and kept aside, run_folder.plan).
+    own = [r.get("unscaled_overrides", r["overrides"]) for r in runs]
+    short = [folder_name(o) for o in own]
     full_keys = len(set(short)) < len(short)  # `nint.xi` vs `expansive.xi`: keep the sections
-    names = [folder_name(r["overrides"], full_keys) for r in runs]
+    names = [folder_name(o, full_keys) for o in own]
     if len(set(names)) < len(names):
         clash = sorted({n for n in names if names.count(n) > 1})
         raise UserError(f"{sweep.source}: two runs have the same overrides ({', '.join(clash)}); "
@@ -322,7 +390,8 @@ def _materialise(sweep: Sweep, runs: list) -> list:
                  override_text("TRAIN_CONFIGS.out_dir", os.path.basename(folder)),
                  "TRAIN_CONFIGS.progress=0"]
         out.append(Run(name=spec["name"], label=spec["label"], overrides=copy.deepcopy(spec["overrides"]),
-                       tags=spec["tags"], folder=folder, argv=argv, signal=signal, repeat=repeat))
+                       tags=spec["tags"], folder=folder, argv=argv, signal=signal, repeat=repeat,
+                       scaled=dict(spec.get("scaled", {}))))
     return out
 
 
@@ -333,3 +402,42 @@ def describe_preset(sweep: Sweep) -> str:
     if sweep.preset_note:
         text += f". {sweep.preset_note.rstrip('.')}"
     return text + "."
+
+
+def describe_step_scale(sweep: Sweep) -> str:
+    """One sentence for the table header: which step-counted constants this preset scaled, and how."""
+    if sweep.step_scale is None:
+        if sweep.time_stopped:
+            return ("Step-counted sampler constants are not scaled: the runs stop on training seconds "
+                    "(TRAIN_CONFIGS.max_train_seconds) and keep the paper's iterations, so the schedules are the paper's.")
+        return "Step-counted sampler constants as in the paper (the run length is the paper's)."
+    by_key = {}
+    for run in sweep.runs:
+        for key, pair in run.scaled.items():
+            by_key.setdefault(key, {}).setdefault(pair, []).append(run.name)
+    f = sweep.step_scale
+    parts = []
+    for key in STEP_COUNTED_KEYS:
+        pairs = by_key.get(key)
+        if not pairs:
+            continue
+        common = max(pairs, key=lambda p: len(set(pairs[p])))
+        text = f"`{key}` {common[0]} -> {common[1]}"
+        others = [f"{', '.join(sorted(set(names)))}: {p[0]} -> {p[1]}" for p, names in pairs.items() if p != common]
+        parts.append(text + (f" ({'; '.join(others)})" if others else ""))
+    if not parts:
+        return f"No run's sampler has a step-counted constant to scale (f = {f})."
+    text = (f"Step-counted sampler constants scaled by f = {f} (this preset's iterations over the paper preset's), "
+            f"round(f v) and at least 1, written into every run whose sampler declares them: " + ", ".join(parts)
+            + "; `nint.dense2_period` and `nint.selection_map_steps` are not scaled.")
+    # Rows that differed only in a scaled value and now run the same settings
+    seen = {}
+    for run in sweep.runs:
+        if run.repeat == 1:
+            seen.setdefault((run.signal, tuple(sorted((k, str(v)) for k, v in run.overrides.items()))),
+                            []).append(run.name)
+    met = [names for names in seen.values() if len(names) > 1]
+    if met:
+        text += " After scaling, " + "; ".join(" and ".join(n) for n in met) + " run the same settings."
+    return text
+

@@ -8,7 +8,7 @@ import re
 
 from utils.reproduce.collect import TIME_ACCOUNTING, collect
 from utils.reproduce.columns import column_kind, column_value
-from utils.reproduce.sweep import describe_preset
+from utils.reproduce.sweep import describe_preset, describe_step_scale
 
 
 def _fmt(value, fmt: str) -> str:
@@ -95,6 +95,7 @@ def build_markdown(sweep, entries, command: str = None) -> str:
     if sweep.description:
         lines += [sweep.description, ""]
     lines.append(f"- Preset `{sweep.preset}`: {describe_preset(sweep)}")
+    lines.append(f"- {describe_step_scale(sweep)}")
     if sweep.signals:
         if len(sweep.signals) == 1:
             lines.append(f"- Signal: `{shown_path(sweep.signals[0])}`.")
