@@ -20,6 +20,7 @@ the run's own overrides (preset overrides are common to every run and live in th
 folder above), under <results>/runs/<table>/<preset>/.
 """
 import copy
+import functools
 import hashlib
 import itertools
 import os
@@ -58,6 +59,7 @@ class Run:
     argv: list                # overrides handed to train_<task>.py (preset + run + signal + output)
     signal: str = None        # the file this run fits when the sweep runs over a folder
     repeat: int = 1           # which of the sweep's repeats (--repeats) this process is
+    seed: int = None          # its TRAIN_CONFIGS.seed when the sweep repeats (repeat k: base seed + k - 1)
 
 
 @dataclass
@@ -79,11 +81,58 @@ class Sweep:
     signals: list = None      # the files the runs were repeated over (None: the config's default)
     per_signal_folders: bool = False  # one subfolder per signal (--images, or several files)
     source: str = ""          # the sweep file
-    repeats: int = 1          # every run this many times, one after another (timings: best of N)
+    repeats: int = 1          # every run this many times, one after another, each repeat its own seed
 
     @property
     def script(self) -> str:
         return f"train_{self.task}.py"
+
+
+class PaperNumber(float):
+    """A number of the paper's `paper:` section that remembers how the paper printed it
+    (`text`: '39.020', not 39.02), so that a table shows it at the paper's precision."""
+    text: str
+
+    def __new__(cls, value: float, text: str):
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+class _PaperLoader(yaml.SafeLoader):
+    """YAML's safe loader whose floats keep their text (PaperNumber)."""
+
+
+def _paper_float(loader, node):
+    return PaperNumber(yaml.SafeLoader.construct_yaml_float(loader, node), node.value)
+
+
+_PaperLoader.add_constructor("tag:yaml.org,2002:float", _paper_float)
+
+
+def paper_text(value, fmt: str = None) -> str:
+    """A paper number as the paper prints it: its text in the sweep file for a float ('27.897'),
+    the number itself for an integer, a word such as 'N/A' as it is; '' for None. `fmt` formats
+    only a number that has no text of its own (e.g. one computed in a test)."""
+    if value is None:
+        return ""
+    if isinstance(value, PaperNumber):
+        return value.text
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return format(value, fmt) if fmt else repr(value)
+
+
+def _read_paper_numbers(path: str) -> dict:
+    """The `paper:` section again, its floats as PaperNumber (read_yaml gives plain floats)."""
+    try:
+        with open(path) as f:
+            data = yaml.load(f, Loader=_PaperLoader) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data.get("paper") or {} if isinstance(data, dict) else {}
 
 
 def sweep_path(name: str) -> str:
@@ -229,7 +278,8 @@ def _resolve(path: str) -> str:
 def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results",
                repeats: int = 1, extra_overrides: dict = None, variant: str = None) -> Sweep:
     """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file).
-    repeats > 1: each run N times in folders <name>__repeat-<k> (same settings; for timings).
+    repeats > 1: each run N times in folders <name>__repeat-<k>, repeat k with TRAIN_CONFIGS.seed
+    = the run's seed + k - 1 (repeat 1 keeps it): paired repeats, same seed across the runs.
     extra_overrides: added to the preset's (e.g. the speed-up benchmark's --release-clock);
     variant: names them, so that their runs and reports get folders and files of their own
     (runs/<table>/<preset>_<variant>/, <stem>_<variant>)."""
@@ -259,6 +309,8 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     if unknown:
         raise UserError(f"{where}: unknown figure(s) {', '.join(map(str, unknown))}; known: {', '.join(FIGURES)}")
     paper = data.get("paper") or {}
+    if paper:
+        paper = _read_paper_numbers(path) or paper
     runs = expand_runs(data.get("runs"), where)
     run_names = {r["name"] for r in runs}
     column_ids = {c["id"] for c in columns}
@@ -307,10 +359,13 @@ def _materialise(sweep: Sweep, runs: list) -> list:
     signals = sweep.signals or [None]
     out = []
     for signal, (spec, name), repeat in itertools.product(signals, zip(runs, names), range(1, sweep.repeats + 1)):
-        if sweep.repeats > 1:
-            name = f"{name}__repeat-{repeat}"
         overrides = dict(sweep.preset_overrides)
         overrides.update(spec["overrides"])
+        seed = None
+        if sweep.repeats > 1:
+            name = f"{name}__repeat-{repeat}"
+            seed = _base_seed(sweep.task, overrides) + repeat - 1
+            overrides[SEED_KEY] = seed
         if signal is not None:
             overrides["DATASET_CONFIGS.file_path"] = signal
         if sweep.per_signal_folders:
@@ -322,8 +377,27 @@ def _materialise(sweep: Sweep, runs: list) -> list:
                  override_text("TRAIN_CONFIGS.out_dir", os.path.basename(folder)),
                  "TRAIN_CONFIGS.progress=0"]
         out.append(Run(name=spec["name"], label=spec["label"], overrides=copy.deepcopy(spec["overrides"]),
-                       tags=spec["tags"], folder=folder, argv=argv, signal=signal, repeat=repeat))
+                       tags=spec["tags"], folder=folder, argv=argv, signal=signal, repeat=repeat, seed=seed))
     return out
+
+
+SEED_KEY = "TRAIN_CONFIGS.seed"
+
+
+def _base_seed(task: str, overrides: dict) -> int:
+    """The seed a run has without repeats: its own or its preset's override, else the task's default."""
+    if SEED_KEY in overrides:
+        try:
+            return int(overrides[SEED_KEY])
+        except (TypeError, ValueError):
+            raise UserError(f"{SEED_KEY} must be a whole number, got {overrides[SEED_KEY]!r}") from None
+    return _default_seed(task)
+
+
+@functools.lru_cache(maxsize=None)
+def _default_seed(task: str) -> int:
+    from utils.engine.config import load_config
+    return int(load_config(task, notify=lambda _: None)["TRAIN_CONFIGS"]["seed"])
 
 
 def describe_preset(sweep: Sweep) -> str:
