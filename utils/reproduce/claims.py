@@ -275,9 +275,8 @@ def _leads_every_cell(side: Side, nint_rows: list, columns: list) -> Cell:
         _, rival = side.best(side.runs(nint=False), cid)
         cells.append(side.compare(mine, rival, cid))
     lead = sum(c.verdict == HOLDS for c in cells)
-    behind = [c.text for c in cells if c.verdict != HOLDS]
-    text = f"NINT leads {lead} of {len(cells)} cells against the best other" + (
-        f"; not in {'; '.join(behind)}" if behind else "")
+    text = f"NINT leads {lead} of {len(cells)} cells against the best other: " + "; ".join(
+        f"{c.text} [{c.verdict}]" for c in cells)
     return all_of(cells, text)
 
 

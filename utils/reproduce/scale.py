@@ -1,8 +1,8 @@
 """The scale ladder's report: results/scale_<preset>.md and scale_<preset>_ratios.png.
 
 The sweep config/paper/scale.yaml runs every sampler at several image sides and network
-sizes; each run carries tags `side` (pixels), `network` ('3x128') and `strategy` (its
-sampler's run name: standard, nint, nint_release, ...). Here each run's training seconds and
+sizes; each run carries tags `side` (pixels), `network` ('3x128'), `strategy` (its
+sampler's run name: standard, nint, nint_release, ...) and `sampler` (its label). Here each run's training seconds and
 iterations to the threshold (the sweep's time_to / iters_to column) become ratios: to
 Standard's at the same side and network, and to the best other sampler's there (the best of
 the others that are not NINT in any form, for the NINT rows; the best of every other row for
@@ -48,7 +48,8 @@ def ladder_rows(sweep) -> list:
     rows = []
     for e in collect(sweep):
         tags = e["tags"]
-        row = {"name": e["name"], "label": e["label"], "side": tags.get("side"), "network": tags.get("network"),
+        row = {"name": e["name"], "label": tags.get("sampler", e["label"]), "side": tags.get("side"),
+               "network": tags.get("network"),
                "strategy": tags.get("strategy", e["name"]), "completed": e["n_completed"]}
         for key, col in (("seconds", time_col), ("iterations", iters_col)):
             samples = list(e["samples"][col["id"]].values()) if e["n_completed"] else []
