@@ -200,3 +200,19 @@ def test_scale_ladder_ratios_report_figure_and_the_claim(tmp_path):
     text = open(os.path.join(results, "scale_cpu.md")).read()
     assert "## Scale ladder" in text and "## Every run" in text
     assert os.path.isfile(os.path.join(results, "scale_cpu_ratios.png"))
+
+
+# -- figures a reader can check at a glance ----------------------------------------------------
+
+def test_curve_styles_pair_architectures_and_flag_a_disturbed_clock():
+    from utils.reproduce.figures import disturbed_step, line_styles, paired_styles
+    eleven = line_styles(11)  # Table 1: every strategy its own colour, neighbours another line style
+    assert len({tuple(c) for c, _ in eleven}) == 11 and all(a[1] != b[1] for a, b in zip(eleven, eleven[1:]))
+    styles = paired_styles(["mlp_standard", "mlp_nint", "ffn_standard", "ffn_nint"])  # Table 4
+    assert styles[0][0] == styles[1][0] and styles[0][0] != styles[2][0]  # a pair shares its colour
+    assert [s for _, s in styles] == ["-", "--", "-", "--"]
+    assert paired_styles(["standard", "nint", "int"]) is None
+    steady = [{"step": 10 * k, "train_seconds": 0.1 * k} for k in range(10)]
+    assert disturbed_step(steady) is None
+    busy = [dict(r, train_seconds=r["train_seconds"] + (2.0 if r["step"] >= 50 else 0.0)) for r in steady]
+    assert disturbed_step(busy) == 50
