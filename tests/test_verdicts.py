@@ -216,3 +216,31 @@ def test_curve_styles_pair_architectures_and_flag_a_disturbed_clock():
     assert disturbed_step(steady) is None
     busy = [dict(r, train_seconds=r["train_seconds"] + (2.0 if r["step"] >= 50 else 0.0)) for r in steady]
     assert disturbed_step(busy) == 50
+
+
+def test_results_hold_no_stale_files():
+    """Every file in results/ is one a current sweep writes (its table, CSVs, figures, report, the
+    selection maps of a run it still has) or one of the benchmarks' and the scorecard's files."""
+    import re
+    from utils.reproduce.sweep import ROOT, available_sweeps
+    results = os.path.join(ROOT, "results")
+    suffixes = (".md", ".csv", "_per_signal.csv", "_per_repeat.csv", "_curves.png", "_reconstructions.png",
+                "_network_size.png", "_report.md", "_ratios.png")
+    allowed, maps = set(), {}
+    for name in available_sweeps():
+        for variant in ("", "_release_clock"):
+            sweep = load_sweep(name, "cpu", results_dir=results)
+            stem = sweep.stem + variant
+            allowed |= {stem + s for s in suffixes}
+            maps[stem + "_selection_maps"] = {os.path.basename(r.folder) + ".png" for r in sweep.runs}
+    other = re.compile(r"^(claims|chunk_cost|ntk_cost|vs_release|scale)(_[a-z0-9_]+)?\.(md|txt|png)$|^README\.md$")
+    stale = []
+    for name in os.listdir(results):
+        path = os.path.join(results, name)
+        if name == "runs" or name.startswith("."):
+            continue
+        if name in maps and os.path.isdir(path):
+            stale += [f"{name}/{f}" for f in os.listdir(path) if f not in maps[name]]
+        elif name not in allowed and not other.match(name):
+            stale.append(name)
+    assert not stale, f"stale files in results/: {', '.join(sorted(stale))}"

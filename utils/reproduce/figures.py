@@ -441,15 +441,21 @@ def plot_network_size(sweep, entries, path: str) -> str:
 
 
 def collect_selection_maps(sweep, entries, folder: str) -> str:
-    copied = 0
+    """Copy each run's selection_maps.png into `folder`, named after its run folder; a copy of a
+    run the sweep no longer has (renamed settings) is removed, so that no stale map stays."""
+    copied = set()
     for e in entries:
         for run, res in e["results"]:
             src = os.path.join(run.folder, "selection_maps.png")
             if os.path.isfile(src):
                 os.makedirs(folder, exist_ok=True)
-                tail = os.path.relpath(run.folder, sweep.runs_dir).replace(os.sep, "__")
-                shutil.copyfile(src, os.path.join(folder, f"{tail}.png"))
-                copied += 1
+                name = os.path.relpath(run.folder, sweep.runs_dir).replace(os.sep, "__") + ".png"
+                shutil.copyfile(src, os.path.join(folder, name))
+                copied.add(name)
+    if copied:
+        for name in os.listdir(folder):
+            if name.endswith(".png") and name not in copied:
+                os.remove(os.path.join(folder, name))
     return folder if copied else None
 
 
