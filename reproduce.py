@@ -61,11 +61,11 @@ def parse_args(argv):
                         help="speedup: evaluate PSNR and SSIM at every step (LPIPS off), as the NINT release's loop "
                              "did, and report the seconds to 30 dB on that clock (the loop's wall time) beside the "
                              "training clock; its runs and report are kept apart (<preset>_release_clock)")
-    parser.add_argument("--repeats", type=int, default=1,
+    parser.add_argument("--repeats", type=int, default=None,
                         help="run every run N times, one after another (folders <name>__repeat-<k>, repeat k "
                              "with seed + k - 1); tables give mean ± std and every repeat (<table>_per_repeat.csv), "
-                             "the speedup report each strategy's fastest repeat; claims: default as many as the "
-                             "run folders hold")
+                             "the speedup report each strategy's fastest repeat (default: the preset's "
+                             "`repeats:`, else 1; claims: as many as the run folders hold)")
     return parser.parse_args(argv)
 
 
@@ -76,7 +76,7 @@ def _command_line(args, table) -> str:
             parts.append(f"{flag} {shlex.quote(value)}")
     if args.jobs != 1:
         parts.append(f"--jobs {args.jobs}")
-    if args.repeats != 1:
+    if args.repeats is not None:
         parts.append(f"--repeats {args.repeats}")
     if getattr(args, "release_clock", False):
         parts.append("--release-clock")
@@ -134,8 +134,8 @@ def run_claims(args) -> int:
         raise UserError("claims reads the tables of the presets' own signals; --images, --image and "
                         "--release-clock do not apply")
     command = f"python reproduce.py claims --preset {args.preset}" + (
-        f" --repeats {args.repeats}" if args.repeats != 1 else "")
-    path = write_claims(args.preset, args.results, args.repeats if args.repeats != 1 else None, command)
+        f" --repeats {args.repeats}" if args.repeats is not None else "")
+    path = write_claims(args.preset, args.results, args.repeats, command)
     print(open(path).read(), end="")
     print(f"wrote {_shown(path)}")
     return 0

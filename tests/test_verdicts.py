@@ -229,10 +229,12 @@ def test_results_hold_no_stale_files():
     allowed, maps = set(), {}
     for name in available_sweeps():
         for variant in ("", "_release_clock"):
-            sweep = load_sweep(name, "cpu", results_dir=results)
-            stem = sweep.stem + variant
-            allowed |= {stem + s for s in suffixes}
-            maps[stem + "_selection_maps"] = {os.path.basename(r.folder) + ".png" for r in sweep.runs}
+            for repeats in (None, 1):  # the preset's repeats, or the single runs made before repeats
+                sweep = load_sweep(name, "cpu", results_dir=results, repeats=repeats)
+                stem = sweep.stem + variant
+                allowed |= {stem + s for s in suffixes}
+                maps.setdefault(stem + "_selection_maps", set()).update(
+                    os.path.basename(r.folder) + ".png" for r in sweep.runs)
     other = re.compile(r"^(claims|chunk_cost|ntk_cost|vs_release|scale)(_[a-z0-9_]+)?\.(md|txt|png)$|^README\.md$")
     stale = []
     for name in os.listdir(results):

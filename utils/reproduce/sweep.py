@@ -36,7 +36,7 @@ from utils.tasks import TASKS
 
 SWEEP_DIR = os.path.join(ROOT, "config", "paper")
 SWEEP_KEYS = ("task", "title", "description", "presets", "runs", "columns", "paper", "figures")
-PRESET_KEYS = ("overrides", "images", "columns", "note")
+PRESET_KEYS = ("overrides", "images", "columns", "note", "repeats")
 RUN_KEYS = ("name", "label", "overrides", "tags")
 FIGURES = ("curves", "reconstructions", "network_size", "selection_maps")
 # Which files count as a signal of each task when a run is repeated over a folder (--images).
@@ -276,14 +276,15 @@ def _resolve(path: str) -> str:
 
 
 def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results",
-               repeats: int = 1, extra_overrides: dict = None, variant: str = None) -> Sweep:
+               repeats: int = None, extra_overrides: dict = None, variant: str = None) -> Sweep:
     """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file).
     repeats > 1: each run N times in folders <name>__repeat-<k>, repeat k with TRAIN_CONFIGS.seed
     = the run's seed + k - 1 (repeat 1 keeps it): paired repeats, same seed across the runs.
+    None: the preset's `repeats:` (the number the claims need), else 1.
     extra_overrides: added to the preset's (e.g. the speed-up benchmark's --release-clock);
     variant: names them, so that their runs and reports get folders and files of their own
     (runs/<table>/<preset>_<variant>/, <stem>_<variant>)."""
-    if not isinstance(repeats, int) or repeats < 1:
+    if repeats is not None and (not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1):
         raise UserError(f"--repeats must be a whole number >= 1, got {repeats}")
     path = sweep_path(name)
     if not os.path.isfile(path):
@@ -302,6 +303,10 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     _check_keys(preset_spec, PRESET_KEYS, f"{where}, preset '{preset}'")
     preset_overrides = _check_overrides(preset_spec.get("overrides"), f"{where}, preset '{preset}'")
     preset_overrides.update(extra_overrides or {})
+    if repeats is None:
+        repeats = preset_spec.get("repeats", 1)
+        if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+            raise UserError(f"{where}, preset '{preset}': repeats must be a whole number >= 1, got {repeats!r}")
 
     columns = resolve_columns(data.get("columns"), preset_spec.get("columns"), where)
     figures = data.get("figures") or []
