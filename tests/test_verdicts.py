@@ -246,3 +246,26 @@ def test_results_hold_no_stale_files():
         elif name not in allowed and not other.match(name):
             stale.append(name)
     assert not stale, f"stale files in results/: {', '.join(sorted(stale))}"
+
+
+def test_fig5_on_table3_runs_one_run_each(tmp_path):
+    """Fig. 5 on ours: NINT above Standard at the fixed time at every size and the gap widening."""
+    results = str(tmp_path / "res")
+    sweep = load_sweep("table3", "cpu", results_dir=results)
+    gap = {"1x64": None, "3x64": 1.0, "3x128": 2.0, "5x128": 3.0, "3x256": 4.0, "5x256": 5.0}
+
+    def write(gaps):
+        for run in sweep.runs:
+            size, nint = run.tags["size"], run.tags["strategy"] == "NINT"
+            if gaps[size] is None:  # trains for 3 s only: no value at 5 s
+                fake_run(run.folder, [(100, 1.0, 10.0), (600, 3.0, 12.0)])
+                continue
+            psnr = 20.0 + (gaps[size] if nint else 0.0)
+            fake_run(run.folder, [(100, 1.0, 15.0), (200, 4.0, psnr), (600, 20.0, 30.0)])
+    write(gap)
+    rows = {r["key"]: r for r in check_claims("cpu", results)}
+    assert rows["fig5"]["our_verdict"] == "holds (one run)"
+    assert "3x64 +1.00 dB" in rows["fig5"]["our_numbers"] and "PSNR @ 5 s (Fig. 5's 150 s)" in rows["fig5"]["our_numbers"]
+    write({**gap, "3x256": 2.5})  # the gap shrinks from 5x128 to 3x256
+    rows = {r["key"]: r for r in check_claims("cpu", results)}
+    assert rows["fig5"]["our_verdict"] == "fails (one run)" and "5x128 -> 3x256" in rows["fig5"]["our_numbers"]

@@ -352,8 +352,9 @@ def _pairs(side: Side) -> list:
             if n.endswith("_standard") and n[:-len("_standard")] + "_nint" in side.names]
 
 
-def _grows(side: Side, savings: list, what: str) -> Cell:
-    """savings: [(size, per-pair savings)] in growing size: each step up at least as large (paired)."""
+def _grows(side: Side, savings: list, what: str, show=lambda v: f"{100 * v:.2f}%") -> Cell:
+    """savings: [(size, per-pair savings)] in growing size: each step up at least as large (paired);
+    show: how one saving is printed."""
     if len(savings) < 2:
         raise NotMeasurable(f"{side.who}: fewer than two sizes with {what}")
     cells = []
@@ -363,7 +364,7 @@ def _grows(side: Side, savings: list, what: str) -> Cell:
         if side.exact and all(d == 0 for d in diffs):
             verdict = HOLDS  # "grows" on the paper's numbers: not smaller
         cells.append(Cell(verdict, len(diffs), f"{a} -> {b}" + (f" ({interval})" if interval else "")))
-    shown = ", ".join(f"{s} {100 * _median(v):.2f}%" for s, v in savings)
+    shown = ", ".join(f"{s} {show(_median(v))}" for s, v in savings)
     not_growing = [c.text for c in cells if c.verdict != HOLDS]
     return all_of(cells, f"{what}: {shown}" + (f"; not growing at {'; '.join(not_growing)}" if not_growing else ""))
 
@@ -409,11 +410,8 @@ def fig5(side: Side, nint: str = "nint") -> Cell:
     if not cells:
         raise NotMeasurable(f"{side.who}: no size has both runs at {side.header(cid)}")
     beats = all_of(cells, "")
-    widens = _grows(side, gaps, f"NINT's PSNR gain at {side.header(cid)} by size")
-    widens.text = widens.text.replace("%", " dB").replace("00 dB", "")  # gains are in dB, not shares
-    shown = "; ".join(c.text for c in cells)
-    return all_of([beats, widens], f"{shown}. Gap by size: " + ", ".join(
-        f"{s} {_median(g):+.2f} dB" for s, g in gaps))
+    widens = _grows(side, gaps, f"NINT's PSNR gain at {side.header(cid)} by size", show=lambda v: f"{v:+.2f} dB")
+    return all_of([beats, widens], "; ".join(c.text for c in cells) + f". {widens.text}")
 
 
 def table4(side: Side, nint: str = "nint") -> Cell:
