@@ -269,3 +269,16 @@ def test_fig5_on_table3_runs_one_run_each(tmp_path):
     write({**gap, "3x256": 2.5})  # the gap shrinks from 5x128 to 3x256
     rows = {r["key"]: r for r in check_claims("cpu", results)}
     assert rows["fig5"]["our_verdict"] == "fails (one run)" and "5x128 -> 3x256" in rows["fig5"]["our_numbers"]
+
+
+def test_report_sections_for_the_reproduction_report(tmp_path):
+    from utils.reproduce.claims import summary_section
+    from utils.reproduce.scale import report_section
+    results = str(tmp_path / "res")
+    assert report_section("cpu", results) is None  # nothing run yet
+    _scale_runs(results, {(64, "3x128"): 8.0, (128, "3x128"): 6.0, (256, "3x128"): 3.0, (64, "5x256"): 7.0,
+                          (128, "5x256"): 5.0})
+    assert "| 64 | 3x128 | NINT (xi 0.7) | 8.00 | 0.80 |" in report_section("cpu", results)
+    summary = summary_section("cpu", results)
+    assert summary.startswith("On the paper's own numbers, 8 holds, 8 fails, 0 within noise, 6 not measurable")
+    assert "On ours (K g):\n- holds (1):" in summary and "NINT's saving grows with size" in summary

@@ -189,7 +189,7 @@ class Side:
         return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
     def label(self, run: str) -> str:
-        return self.labels.get(run, run)
+        return " ".join(self.labels.get(run, run).split())  # a product's empty part leaves no gap
 
     def header(self, cid: str) -> str:
         return self.specs[cid]["header"]
@@ -1003,6 +1003,11 @@ def summary_markdown(rows: list) -> str:
             if items:
                 lines += [f"- {verdict} ({len(items)}):", *items]
     return "\n".join(lines) + "\n"
+
+
+def summary_section(preset: str, results_dir: str = "results") -> str:
+    """summary_markdown of the claims checked now at `preset` (for results/README.md)."""
+    return summary_markdown(check_claims(preset, results_dir))
 
 
 def _short(text: str, limit: int = 220) -> str:

@@ -12,6 +12,7 @@ the rest). Below 1 = better. With repeats, each number is the median repeat's.
     report_markdown(sweep, rows)    the report's ratio table and what it says (Markdown)
     plot_ratios(rows, path)         the figure: NINT's ratios against image side, per network
     write_report(sweep)             scale_<preset>.md: the report, then the sweep's full table
+    report_section(preset, ...)     report_markdown of the finished runs, None before any ran
 """
 import math
 import os
@@ -87,6 +88,18 @@ def _repeats(preset: str, results_dir: str) -> int:
     found = [int(m.group(1)) for d in (os.listdir(runs_dir) if os.path.isdir(runs_dir) else ())
              for m in [re.search(r"__repeat-(\d+)$", d)] if m]
     return max(found, default=1)
+
+
+def report_section(preset: str, results_dir: str = "results"):
+    """The ladder's report for results/README.md: report_markdown of the finished runs; None when
+    nothing has run at `preset` (or the sweep has no such preset)."""
+    from utils.errors import UserError
+    try:
+        sweep = load_sweep(SWEEP, preset, results_dir=results_dir, repeats=_repeats(preset, results_dir))
+    except UserError:
+        return None
+    rows = [r for r in ladder_rows(sweep) if r["completed"]]
+    return report_markdown(sweep, rows) if rows else None
 
 
 def _show(v, fmt: str) -> str:
