@@ -282,3 +282,17 @@ def test_report_sections_for_the_reproduction_report(tmp_path):
     summary = summary_section("cpu", results)
     assert summary.startswith("On the paper's own numbers, 8 holds, 8 fails, 0 within noise, 6 not measurable")
     assert "On ours (K g):\n- holds (1):" in summary and "NINT's saving grows with size" in summary
+
+
+def test_claims_read_the_repeats_the_run_folders_hold(tmp_path):
+    from utils.reproduce.sweep import repeats_made
+    results = str(tmp_path / "res")
+    assert repeats_made("table10", "cpu", results) == 1  # nothing run: the single-run folders
+    sweep = load_sweep("table10", "cpu", results_dir=results, repeats=3)
+    for run in sweep.runs:
+        if run.repeat == 1:  # only the first repeat has run so far
+            fake_run(run.folder, [(1000, 10.0, 31.0)], time_to={"psnr_30": 5.0 if run.name == "nint" else 9.0},
+                     iters_to={"psnr_30": 500})
+    assert repeats_made("table10", "cpu", results) == 2
+    rows = {r["key"]: r for r in check_claims("cpu", results)}
+    assert rows["table10"]["our_verdict"] == "holds (one run)"  # read from the __repeat-1 folders

@@ -32,7 +32,7 @@ from utils.errors import UserError
 from utils.reproduce.collect import collect
 from utils.reproduce.columns import column_kind
 from utils.reproduce.scale import ladder
-from utils.reproduce.sweep import load_sweep
+from utils.reproduce.sweep import load_sweep, repeats_made
 from utils.tasks import task_class
 
 NEAR = 0.10             # "at or near the best": within 10% of the best row's value
@@ -785,18 +785,6 @@ class _LadderSide:
         self.rows, self.threshold, self.who, self.exact = rows, threshold, "ours", False
 
 
-def detect_repeats(table: str, preset: str, results_dir: str) -> int:
-    """How many repeats the sweep's run folders hold (the largest __repeat-<k>; 1 without)."""
-    runs_dir = os.path.join(os.path.abspath(results_dir), "runs", table, preset)
-    most = 1
-    for _, dirs, _ in os.walk(runs_dir):
-        for d in dirs:
-            m = re.search(r"__repeat-(\d+)$", d)
-            if m:
-                most = max(most, int(m.group(1)))
-    return most
-
-
 def _verdict(claim: Claim, make_side, nint: str) -> tuple:
     """(verdict, numbers) of one side; `one run` beside a verdict on ours that rests on one pair."""
     try:
@@ -849,7 +837,7 @@ def check_claims(preset: str, results_dir: str = "results", repeats: int = None,
             continue
         try:
             paper_sweep = load_sweep(sweep_name, "paper", results_dir=results_dir)
-            n = repeats or detect_repeats(os.path.splitext(os.path.basename(sweep_name))[0], preset, results_dir)
+            n = repeats or repeats_made(os.path.splitext(os.path.basename(sweep_name))[0], preset, results_dir)
             ours = load_sweep(sweep_name, preset, results_dir=results_dir, repeats=n)
         except UserError as e:
             row.update(claim=claim.wording({}), paper_numbers="", our_numbers="",

@@ -16,11 +16,10 @@ the rest). Below 1 = better. With repeats, each number is the median repeat's.
 """
 import math
 import os
-import re
 
 from utils.reproduce.collect import collect
 from utils.reproduce.columns import column_kind
-from utils.reproduce.sweep import load_sweep
+from utils.reproduce.sweep import load_sweep, repeats_made
 
 SWEEP = "scale"
 NINT_FORMS = ("nint", "nint_release", "nint_no_ntk")  # judged against the others, never each other's rival
@@ -78,16 +77,9 @@ def _ratio(a, b):
 def ladder(preset: str, results_dir: str = "results") -> tuple:
     """(rows of the finished runs, the threshold's name) of the scale sweep at `preset`; rows is
     empty when nothing has run. UserError when the sweep cannot be read."""
-    sweep = load_sweep(SWEEP, preset, results_dir=results_dir, repeats=_repeats(preset, results_dir))
+    sweep = load_sweep(SWEEP, preset, results_dir=results_dir, repeats=repeats_made(SWEEP, preset, results_dir))
     rows = [r for r in ladder_rows(sweep) if r["completed"]]
     return rows, _threshold_columns(sweep)[0]["header"][5:]
-
-
-def _repeats(preset: str, results_dir: str) -> int:
-    runs_dir = os.path.join(os.path.abspath(results_dir), "runs", SWEEP, preset)
-    found = [int(m.group(1)) for d in (os.listdir(runs_dir) if os.path.isdir(runs_dir) else ())
-             for m in [re.search(r"__repeat-(\d+)$", d)] if m]
-    return max(found, default=1)
 
 
 def report_section(preset: str, results_dir: str = "results"):
@@ -95,7 +87,7 @@ def report_section(preset: str, results_dir: str = "results"):
     nothing has run at `preset` (or the sweep has no such preset)."""
     from utils.errors import UserError
     try:
-        sweep = load_sweep(SWEEP, preset, results_dir=results_dir, repeats=_repeats(preset, results_dir))
+        sweep = load_sweep(SWEEP, preset, results_dir=results_dir, repeats=repeats_made(SWEEP, preset, results_dir))
     except UserError:
         return None
     rows = [r for r in ladder_rows(sweep) if r["completed"]]
@@ -137,8 +129,8 @@ def report_markdown(sweep, rows: list) -> str:
 
 
 def plot_ratios(rows: list, path: str) -> str:
-    """Two panels (x Standard, x best other) of training seconds to the threshold against image
-    side, one colour per network and one line style per NINT form; None when nothing to draw."""
+    """Four panels (seconds and iterations to the threshold, x Standard and x best other) against
+    image side, one colour per network and one line style per NINT form; None when nothing to draw."""
     drawn = [r for r in rows if r["strategy"] in NINT_FORMS]
     if not any(r["time_ratio_standard"] is not None for r in drawn):
         return None
@@ -148,9 +140,11 @@ def plot_ratios(rows: list, path: str) -> str:
     networks = list(dict.fromkeys(r["network"] for r in drawn))
     colours = list(matplotlib.colormaps["tab10"].colors)
     labels = {r["strategy"]: r["label"] for r in drawn}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), squeeze=False)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.4), squeeze=False)
     for ax, key, title in ((axes[0][0], "time_ratio_standard", "training s to threshold, x Standard"),
-                           (axes[0][1], "time_ratio_best_other", "training s to threshold, x best other")):
+                           (axes[0][1], "time_ratio_best_other", "training s to threshold, x best other"),
+                           (axes[1][0], "iters_ratio_standard", "iterations to threshold, x Standard"),
+                           (axes[1][1], "iters_ratio_best_other", "iterations to threshold, x best other")):
         for i, net in enumerate(networks):
             for form in NINT_FORMS:
                 points = sorted((r["side"], r[key]) for r in drawn

@@ -389,6 +389,20 @@ def _materialise(sweep: Sweep, runs: list) -> list:
 SEED_KEY = "TRAIN_CONFIGS.seed"
 
 
+def repeats_made(table: str, preset: str, results_dir: str = "results") -> int:
+    """How many repeats to read a sweep's finished runs with: 1 when its run folders hold no
+    <name>__repeat-<k> folder, else the largest k (at least 2, so that a sweep whose first repeat
+    alone has run is read with the repeat folders' names)."""
+    runs_dir = os.path.join(os.path.abspath(results_dir), "runs", table, preset)
+    found = 0
+    for _, dirs, _ in os.walk(runs_dir):
+        for d in dirs:
+            m = re.search(r"__repeat-(\d+)$", d)
+            if m:
+                found = max(found, int(m.group(1)))
+    return 1 if found == 0 else max(found, 2)
+
+
 def _base_seed(task: str, overrides: dict) -> int:
     """The seed a run has without repeats: its own or its preset's override, else the task's default."""
     if SEED_KEY in overrides:
