@@ -296,3 +296,31 @@ def test_claims_read_the_repeats_the_run_folders_hold(tmp_path):
     assert repeats_made("table10", "cpu", results) == 2
     rows = {r["key"]: r for r in check_claims("cpu", results)}
     assert rows["table10"]["our_verdict"] == "holds (one run)"  # read from the __repeat-1 folders
+
+
+def _with_curves(folder, rows):
+    """metrics.csv of a hand-made run replaced by rows of (step, seconds, ssim, lpips)."""
+    with open(os.path.join(folder, "metrics.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "train_seconds", "psnr", "ssim", "lpips"])
+        for step, seconds, ssim, lpips in rows:
+            writer.writerow([step, seconds, 30.0, ssim, lpips])
+
+
+def test_fig4_reads_table1_along_training_time(tmp_path):
+    results = str(tmp_path / "res")
+    sweep = load_sweep("table1", "cpu", results_dir=results, repeats=1)
+
+    def write(nint_gain):
+        for run in sweep.runs:
+            gain = nint_gain if run.name == "nint" else 0.0
+            fake_run(run.folder, [(1000, 10.0, 30.0)])
+            _with_curves(run.folder, [(100 * k, 1.0 * k, 0.5 + 0.04 * k + gain, 0.6 - 0.05 * k - gain)
+                                      for k in range(1, 11)])
+    write(0.01)
+    rows = {r["key"]: r for r in check_claims("cpu", results, repeats=1)}
+    assert rows["fig4"]["our_verdict"] == "holds (one run)"
+    assert "SSIM @ 2.0 s" in rows["fig4"]["our_numbers"] and "LPIPS @ 10.0 s" in rows["fig4"]["our_numbers"]
+    write(-0.01)
+    rows = {r["key"]: r for r in check_claims("cpu", results, repeats=1)}
+    assert rows["fig4"]["our_verdict"] == "fails (one run)"
