@@ -994,10 +994,12 @@ def value_range_markdown(rows: list, range_rows: list) -> str:
         base = by_key.get(r["key"])
         if not base:
             continue
+        decided = (HOLDS, FAILS, NOISE)  # a change counts between two verdicts, not from "not run"
         changed = [who for who, k in (("K g", "our_verdict"), ("release score", "release_verdict"))
-                   if verdict_of(base[k]) != verdict_of(r[k])]
+                   if verdict_of(base[k]) in decided and verdict_of(r[k]) in decided
+                   and verdict_of(base[k]) != verdict_of(r[k])]
         lines.append("| " + " | ".join(_escape(c) for c in (
-            f"{r['claim']} ({r['source']})", base["our_verdict"], r["our_verdict"], base["release_verdict"],
+            f"{base['claim']} ({r['source']})", base["our_verdict"], r["our_verdict"], base["release_verdict"],
             r["release_verdict"], ", ".join(changed) if changed else "no")) + " |")
     return "\n".join(lines)
 
