@@ -8,6 +8,8 @@
     python reproduce.py table2 --table-only                # rebuild the table and figures from the run folders
     python reproduce.py speedup --preset cpu --repeats 3   # Standard/INT/EVOS/Expansive/NINT: time and iterations to 30 dB
     python reproduce.py speedup --preset cpu --release-clock   # the same, evaluating at every step (the release's clock)
+    python reproduce.py table1 --preset cpu --repeats 3    # each run 3 times, repeat k with seed + k - 1
+    python reproduce.py scale --preset cpu                 # the scale ladder: results/scale_cpu.md + its figure
     python reproduce.py claims --preset cpu                # the paper's claims checked: results/claims_cpu.md
     python reproduce.py report --preset cpu                # results/README.md from the results files above
     python reproduce.py my_sweep.yaml                      # your own sweep file (format: config/paper/README.md)
@@ -39,9 +41,9 @@ def parse_args(argv):
         prog="reproduce.py", description="Run the sweeps of the paper's tables and write tables and figures.",
         epilog="Tables: %(prog)s list. Sweep format: config/paper/README.md.")
     parser.add_argument("tables", nargs="+", metavar="TABLE",
-                        help="table1 ... table10, ablation_ntk, speedup, a path to a sweep YAML, 'claims' (the "
-                             "paper's claims checked against the finished tables), 'report' (results/README.md from "
-                             "the results files) or 'list'")
+                        help="table1 ... table10, ablation_ntk, speedup, scale, table2_range, a path to a sweep "
+                             "YAML, 'claims' (the paper's claims checked against the finished tables), 'report' "
+                             "(results/README.md from the results files) or 'list'")
     parser.add_argument("--preset", default=None,
                         help="paper (the paper's full settings, meant for a GPU) or cpu (reduced sizes); "
                              "default: paper when CUDA is available, else cpu")
@@ -60,9 +62,11 @@ def parse_args(argv):
                         help="speedup: evaluate PSNR and SSIM at every step (LPIPS off), as the NINT release's loop "
                              "did, and report the seconds to 30 dB on that clock (the loop's wall time) beside the "
                              "training clock; its runs and report are kept apart (<preset>_release_clock)")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="run every run N times, one after another (folders <name>__repeat-<k>); tables "
-                             "give mean ± std, the speedup report each strategy's fastest repeat")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="run every run N times, one after another (folders <name>__repeat-<k>, repeat k "
+                             "with seed + k - 1); tables give mean ± std and every repeat (<table>_per_repeat.csv), "
+                             "the speedup report each strategy's fastest repeat (default: the preset's "
+                             "`repeats:`, else 1; claims: as many as the run folders hold)")
     return parser.parse_args(argv)
 
 
@@ -73,7 +77,7 @@ def _command_line(args, table) -> str:
             parts.append(f"{flag} {shlex.quote(value)}")
     if args.jobs != 1:
         parts.append(f"--jobs {args.jobs}")
-    if args.repeats != 1:
+    if args.repeats is not None:
         parts.append(f"--repeats {args.repeats}")
     if getattr(args, "release_clock", False):
         parts.append("--release-clock")
@@ -110,6 +114,10 @@ def run_table(name: str, args) -> int:
     for path in paths:
         print(f"wrote {_shown(path)}")
     failed = [r for r in sweep.runs if r.folder and _status(r.folder) == "failed"]
+    if os.path.splitext(os.path.basename(name))[0] == "scale":
+        from utils.reproduce.scale import write_report as write_scale_report
+        for path in write_scale_report(sweep):
+            print(f"wrote {_shown(path)}")
     if is_speedup:
         report = speedup_report(sweep)
         print(format_report(sweep, report), end="")
@@ -127,7 +135,7 @@ def run_claims(args) -> int:
         raise UserError("claims reads the tables of the presets' own signals; --images, --image and "
                         "--release-clock do not apply")
     command = f"python reproduce.py claims --preset {args.preset}" + (
-        f" --repeats {args.repeats}" if args.repeats != 1 else "")
+        f" --repeats {args.repeats}" if args.repeats is not None else "")
     path = write_claims(args.preset, args.results, args.repeats, command)
     print(open(path).read(), end="")
     print(f"wrote {_shown(path)}")

@@ -12,12 +12,16 @@
     figures.py       metric curves, reconstruction grid, network-size plot, selection maps
     speedup.py       the speed-up benchmark's report: time, iterations, per-iteration cost,
                      a recommendation; the release's clock with --release-clock
-    claims.py        the paper's claims checked against the paper's numbers and ours
+    scale.py         the scale ladder's report: each run's ratios to Standard and to the best
+                     other sampler by image side and network, and their figure
+    claims.py        the paper's claims checked against the paper's numbers and ours (and
+                     the scale ladder's)
     report.py        results/README.md, the reproduction report, from the results files
                      those above wrote (it reads files only, imports none of them)
 
 Imports go one way: a module imports only modules listed above it. columns and
 run_folder import none of the others; execute imports the two backends, which know
 nothing of each other; the reports (table, figures, speedup, claims) read collect and
-columns (claims also reads sweep files) and never each other or the backends.
+columns (claims also reads sweep files, and the scale ladder's rows from scale) and never
+each other otherwise, nor the backends.
 """

@@ -3,6 +3,9 @@
 `collect` reads each run folder, marks runs made with other settings than the sweep's
 now as stale, and gives each run name its per-column (mean, std, n reached, n completed)
 and, per column, how many completed runs ended training before an at_seconds column's time.
+Each entry also keeps every completed run's own value per column (`samples`: column id ->
+{(signal, repeat): value, None when not reached}), so that two runs can be compared pair by
+pair: the same signal and the same repeat (the same seed).
 """
 import math
 import os
@@ -35,9 +38,11 @@ def collect(sweep) -> list:
     for entry in by_name.values():
         done = [res for _, res in entry["results"] if res.status == "completed"]
         entry["n_total"], entry["n_completed"] = len(entry["results"]), len(done)
-        entry["values"], entry["ended_before"] = {}, {}
+        entry["values"], entry["ended_before"], entry["samples"] = {}, {}, {}
         for spec in sweep.columns:
             entry["ended_before"][spec["id"]] = sum(ended_before(spec, res) for res in done)
+            entry["samples"][spec["id"]] = {(run.signal, run.repeat): column_value(spec, res)
+                                            for run, res in entry["results"] if res.status == "completed"}
             values = [column_value(spec, res) for res in done]
             reached = [float(v) for v in values if v is not None and math.isfinite(float(v))]
             mean = sum(reached) / len(reached) if reached else None

@@ -23,21 +23,61 @@ import numpy as np
 from utils.reproduce.collect import collect
 from utils.reproduce.columns import PRETTY
 
+MAX_COLUMNS = 6   # pictures per row of a reconstruction figure
+TITLE_SIZE = 10   # points: a panel's title, readable at 100%
 NOT_METRICS = ("step", "train_seconds", "wall_seconds", "batch_size", "loss")
 LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def line_styles(n: int) -> list:
-    """n (colour, line style) pairs, all different for up to 40 lines: ten colours drawn solid
-    for up to ten lines; beyond that twenty colours (tab20's strong shades, then its light
-    ones), the second ten dashed, and the line styles cycling every further ten."""
+    """n (colour, line style) pairs, each line its own colour and, line to line, another style:
+    ten colours (tab10) for up to ten lines, else twenty (tab20's strong shades, then its light
+    ones); the styles cycle through LINE_STYLES, shifted by one every time the colours repeat,
+    so that no two lines look alike (up to 80)."""
     import matplotlib
     if n <= 10:
         palette = list(matplotlib.colormaps["tab10"].colors)
     else:
         tab20 = list(matplotlib.colormaps["tab20"].colors)
         palette = tab20[0::2] + tab20[1::2]
-    return [(palette[i % len(palette)], LINE_STYLES[(i // 10) % len(LINE_STYLES)]) for i in range(n)]
+    return [(palette[i % len(palette)], LINE_STYLES[(i + i // len(palette)) % len(LINE_STYLES)]) for i in range(n)]
+
+
+def paired_styles(names: list):
+    """Styles for a sweep of `<x>_standard` / `<x>_nint` pairs (Table 4: each architecture with
+    both): one colour per x, Standard solid and NINT dashed; None when the names are not such pairs."""
+    prefixes = []
+    for name in names:
+        x, _, kind = name.rpartition("_")
+        if kind not in ("standard", "nint") or not x:
+            return None
+        if x not in prefixes:
+            prefixes.append(x)
+    if len(prefixes) * 2 != len(names):
+        return None
+    colours = [c for c, _ in line_styles(len(prefixes))]
+    return [(colours[prefixes.index(n.rpartition("_")[0])], "-" if n.endswith("_standard") else "--")
+            for n in names]
+
+
+DISTURBED = 3.0  # a stretch between evaluations this many times slower per step than the run's median
+
+
+def disturbed_step(rows: list):
+    """The step after which a run's training clock ran DISTURBED times slower per step than its
+    median stretch (the machine was busy), or None. Runs whose cost per step changes by design
+    (batch schedulers) can trip it too; the legend says 'clock disturbed?'."""
+    rates = []
+    for a, b in zip(rows, rows[1:]):
+        if None in (a.get("step"), b.get("step"), a.get("train_seconds"), b.get("train_seconds")):
+            continue
+        if b["step"] > a["step"]:
+            rates.append(((b["train_seconds"] - a["train_seconds"]) / (b["step"] - a["step"]), b["step"]))
+    if len(rates) < 4:
+        return None
+    median = sorted(r for r, _ in rates)[len(rates) // 2]
+    slow = [step for r, step in rates if median > 0 and r > DISTURBED * median]
+    return slow[0] if slow else None
 
 
 def _pyplot():
@@ -78,7 +118,14 @@ def plot_curves(sweep, entries, path: str) -> str:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(len(metrics), 2, figsize=(10, 3.2 * len(metrics)), squeeze=False)
-    styles = line_styles(len(completed))
+    names = [e["name"] for e in entries if any(res.status == "completed" and res.rows for _, res in e["results"])]
+    styles = paired_styles(names) or line_styles(len(completed))
+    labels = []
+    for label, results in completed:  # a note on a run whose clock was disturbed
+        steps = [disturbed_step(res.rows) for res in results]
+        steps = [s for s in steps if s is not None]
+        labels.append(" ".join(label.split()) + (f" (clock disturbed? near step {steps[0]:.0f})" if steps else ""))
+    completed = [(shown, results) for shown, (_, results) in zip(labels, completed)]
     for row, metric in enumerate(metrics):
         for (label, results), (colour, style) in zip(completed, styles):
             steps, seconds, values = _mean_curve(results, metric)
@@ -226,17 +273,21 @@ def plot_image_reconstructions(sweep, entries, path: str) -> str:
     if not groups:
         return None
     plt = _pyplot()
-    cols = max(len(panels) for _, _, panels in groups) + 1
-    fig, axes = plt.subplots(2 * len(groups), cols, figsize=(2.4 * cols, 2.5 * 2 * len(groups)), squeeze=False)
+    # At most MAX_COLUMNS pictures a row (the ground truth first), so that titles stay readable.
+    cols = min(MAX_COLUMNS, max(len(panels) for _, _, panels in groups) + 1)
+    strips = [-(-(len(panels) + 1) // cols) for _, _, panels in groups]  # rows of pictures per signal
+    fig, axes = plt.subplots(2 * sum(strips), cols, figsize=(2.9 * cols, 2.9 * 2 * sum(strips)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
+    first = 0
     for g, (signal, at_seconds, panels) in enumerate(groups):
         truth = _ground_truth(next(run for run, _, picture in panels if picture).folder)
         r, c, size = _detail_box(truth)
-        top, bottom = axes[2 * g], axes[2 * g + 1]
 
-        def show(col, picture, title):
-            top[col].set_title(title, fontsize=7)
+        def show(k, picture, title):
+            row, col = first + 2 * (k // cols), k % cols
+            top, bottom = axes[row], axes[row + 1]
+            top[col].set_title(title, fontsize=TITLE_SIZE)
             if picture is None:
                 return
             picture = picture if picture.ndim == 3 and picture.shape[-1] == 3 else np.repeat(
@@ -254,9 +305,10 @@ def plot_image_reconstructions(sweep, entries, path: str) -> str:
             picture = np.asarray(iio.imread(picture_path)).astype(np.float32) / 255.0
             value = psnr(picture.reshape(truth.shape), truth)
             show(i, picture, f"{title}, {value:.2f} dB")
-    rows = f" (one pair of rows per signal, {len(groups)} signals)" if len(groups) > 1 else ""
+        first += 2 * strips[g]
+    rows = f" (the rows of each of the {len(groups)} signals in turn)" if len(groups) > 1 else ""
     fig.suptitle(f"{sweep.table} ({sweep.preset}): {_when(groups[0][1])}; PSNR of the saved 8-bit pictures; "
-                 f"below each: the red crop{rows}", fontsize=9)
+                 f"below each: the red crop{rows}", fontsize=TITLE_SIZE + 1)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -361,20 +413,23 @@ def plot_network_size(sweep, entries, path: str) -> str:
         lines.setdefault(group, []).append((params[0], e))
     if not lines:
         return None
+    sizes = {params: e["tags"]["size"] for points in lines.values() for params, e in points if "size" in e["tags"]}
     plt = _pyplot()
     cols = sweep.columns
-    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 4.0), squeeze=False)
     for ax, spec in zip(axes[0], cols):
         for group, points in lines.items():
             points = sorted(points, key=lambda p: p[0])
             xs = [p for p, e in points if e["values"][spec["id"]][0] is not None]
             ys = [e["values"][spec["id"]][0] for p, e in points if e["values"][spec["id"]][0] is not None]
             ax.plot(xs, ys, marker="o", label=group)
-            for (p, e) in points:
-                if e["values"][spec["id"]][0] is not None and "size" in e["tags"]:
-                    ax.annotate(str(e["tags"]["size"]), (p, e["values"][spec["id"]][0]), fontsize=6)
         ax.set_xscale("log")
-        ax.set_xlabel("parameters")
+        ax.minorticks_off()
+        if sizes:  # each network's name under its parameter count, once (the strategies share it)
+            ax.set_xticks(sorted(sizes))
+            ax.set_xticklabels([f"{sizes[p]}\n{p / 1000:.0f}k" if p >= 1000 else f"{sizes[p]}\n{p}"
+                                for p in sorted(sizes)], fontsize=7, rotation=45)
+        ax.set_xlabel("network (parameters)")
         ax.set_ylabel(spec["header"])
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
@@ -386,15 +441,21 @@ def plot_network_size(sweep, entries, path: str) -> str:
 
 
 def collect_selection_maps(sweep, entries, folder: str) -> str:
-    copied = 0
+    """Copy each run's selection_maps.png into `folder`, named after its run folder; a copy of a
+    run the sweep no longer has (renamed settings) is removed, so that no stale map stays."""
+    copied = set()
     for e in entries:
         for run, res in e["results"]:
             src = os.path.join(run.folder, "selection_maps.png")
             if os.path.isfile(src):
                 os.makedirs(folder, exist_ok=True)
-                tail = os.path.relpath(run.folder, sweep.runs_dir).replace(os.sep, "__")
-                shutil.copyfile(src, os.path.join(folder, f"{tail}.png"))
-                copied += 1
+                name = os.path.relpath(run.folder, sweep.runs_dir).replace(os.sep, "__") + ".png"
+                shutil.copyfile(src, os.path.join(folder, name))
+                copied.add(name)
+    if copied:
+        for name in os.listdir(folder):
+            if name.endswith(".png") and name not in copied:
+                os.remove(os.path.join(folder, name))
     return folder if copied else None
 
 

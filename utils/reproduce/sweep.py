@@ -20,6 +20,7 @@ the run's own overrides (preset overrides are common to every run and live in th
 folder above), under <results>/runs/<table>/<preset>/.
 """
 import copy
+import functools
 import hashlib
 import itertools
 import math
@@ -37,7 +38,7 @@ from utils.tasks import TASKS
 
 SWEEP_DIR = os.path.join(ROOT, "config", "paper")
 SWEEP_KEYS = ("task", "title", "description", "presets", "runs", "columns", "paper", "figures")
-PRESET_KEYS = ("overrides", "images", "columns", "note")
+PRESET_KEYS = ("overrides", "images", "columns", "note", "repeats")
 RUN_KEYS = ("name", "label", "overrides", "tags")
 FIGURES = ("curves", "reconstructions", "network_size", "selection_maps")
 # Which files count as a signal of each task when a run is repeated over a folder (--images).
@@ -67,6 +68,7 @@ class Run:
     signal: str = None        # the file this run fits when the sweep runs over a folder
     repeat: int = 1           # which of the sweep's repeats (--repeats) this process is
     scaled: dict = field(default_factory=dict)  # SECTION.key -> (value before, after) of scale_step_constants
+    seed: int = None          # its TRAIN_CONFIGS.seed when the sweep repeats (repeat k: base seed + k - 1)
 
 
 @dataclass
@@ -88,13 +90,60 @@ class Sweep:
     signals: list = None      # the files the runs were repeated over (None: the config's default)
     per_signal_folders: bool = False  # one subfolder per signal (--images, or several files)
     source: str = ""          # the sweep file
-    repeats: int = 1          # every run this many times, one after another (timings: best of N)
+    repeats: int = 1          # every run this many times, one after another, each repeat its own seed
     step_scale: Fraction = None  # f of scale_step_constants (None: the preset is not scaled)
     time_stopped: bool = False   # the preset stops its runs on training seconds (not scaled)
 
     @property
     def script(self) -> str:
         return f"train_{self.task}.py"
+
+
+class PaperNumber(float):
+    """A number of the paper's `paper:` section that remembers how the paper printed it
+    (`text`: '39.020', not 39.02), so that a table shows it at the paper's precision."""
+    text: str
+
+    def __new__(cls, value: float, text: str):
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+class _PaperLoader(yaml.SafeLoader):
+    """YAML's safe loader whose floats keep their text (PaperNumber)."""
+
+
+def _paper_float(loader, node):
+    return PaperNumber(yaml.SafeLoader.construct_yaml_float(loader, node), node.value)
+
+
+_PaperLoader.add_constructor("tag:yaml.org,2002:float", _paper_float)
+
+
+def paper_text(value, fmt: str = None) -> str:
+    """A paper number as the paper prints it: its text in the sweep file for a float ('27.897'),
+    the number itself for an integer, a word such as 'N/A' as it is; '' for None. `fmt` formats
+    only a number that has no text of its own (e.g. one computed in a test)."""
+    if value is None:
+        return ""
+    if isinstance(value, PaperNumber):
+        return value.text
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return format(value, fmt) if fmt else repr(value)
+
+
+def _read_paper_numbers(path: str) -> dict:
+    """The `paper:` section again, its floats as PaperNumber (read_yaml gives plain floats)."""
+    try:
+        with open(path) as f:
+            data = yaml.load(f, Loader=_PaperLoader) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data.get("paper") or {} if isinstance(data, dict) else {}
 
 
 def sweep_path(name: str) -> str:
@@ -285,13 +334,15 @@ def scale_step_constants(runs: list, factor: Fraction, preset_overrides: dict, d
 
 
 def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results",
-               repeats: int = 1, extra_overrides: dict = None, variant: str = None) -> Sweep:
+               repeats: int = None, extra_overrides: dict = None, variant: str = None) -> Sweep:
     """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file).
-    repeats > 1: each run N times in folders <name>__repeat-<k> (same settings; for timings).
+    repeats > 1: each run N times in folders <name>__repeat-<k>, repeat k with TRAIN_CONFIGS.seed
+    = the run's seed + k - 1 (repeat 1 keeps it): paired repeats, same seed across the runs.
+    None: the preset's `repeats:` (the number the claims need), else 1.
     extra_overrides: added to the preset's (e.g. the speed-up benchmark's --release-clock);
     variant: names them, so that their runs and reports get folders and files of their own
     (runs/<table>/<preset>_<variant>/, <stem>_<variant>)."""
-    if not isinstance(repeats, int) or repeats < 1:
+    if repeats is not None and (not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1):
         raise UserError(f"--repeats must be a whole number >= 1, got {repeats}")
     path = sweep_path(name)
     if not os.path.isfile(path):
@@ -310,6 +361,10 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     _check_keys(preset_spec, PRESET_KEYS, f"{where}, preset '{preset}'")
     preset_overrides = _check_overrides(preset_spec.get("overrides"), f"{where}, preset '{preset}'")
     preset_overrides.update(extra_overrides or {})
+    if repeats is None:
+        repeats = preset_spec.get("repeats", 1)
+        if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+            raise UserError(f"{where}, preset '{preset}': repeats must be a whole number >= 1, got {repeats!r}")
 
     columns = resolve_columns(data.get("columns"), preset_spec.get("columns"), where)
     figures = data.get("figures") or []
@@ -317,6 +372,8 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     if unknown:
         raise UserError(f"{where}: unknown figure(s) {', '.join(map(str, unknown))}; known: {', '.join(FIGURES)}")
     paper = data.get("paper") or {}
+    if paper:
+        paper = _read_paper_numbers(path) or paper
     runs = expand_runs(data.get("runs"), where)
     run_names = {r["name"] for r in runs}
     column_ids = {c["id"] for c in columns}
@@ -375,10 +432,13 @@ def _materialise(sweep: Sweep, runs: list) -> list:
     signals = sweep.signals or [None]
     out = []
     for signal, (spec, name), repeat in itertools.product(signals, zip(runs, names), range(1, sweep.repeats + 1)):
-        if sweep.repeats > 1:
-            name = f"{name}__repeat-{repeat}"
         overrides = dict(sweep.preset_overrides)
         overrides.update(spec["overrides"])
+        seed = None
+        if sweep.repeats > 1:
+            name = f"{name}__repeat-{repeat}"
+            seed = _base_seed(sweep.task, overrides) + repeat - 1
+            overrides[SEED_KEY] = seed
         if signal is not None:
             overrides["DATASET_CONFIGS.file_path"] = signal
         if sweep.per_signal_folders:
@@ -390,9 +450,42 @@ def _materialise(sweep: Sweep, runs: list) -> list:
                  override_text("TRAIN_CONFIGS.out_dir", os.path.basename(folder)),
                  "TRAIN_CONFIGS.progress=0"]
         out.append(Run(name=spec["name"], label=spec["label"], overrides=copy.deepcopy(spec["overrides"]),
-                       tags=spec["tags"], folder=folder, argv=argv, signal=signal, repeat=repeat,
+                       tags=spec["tags"], folder=folder, argv=argv, signal=signal, repeat=repeat, seed=seed,
                        scaled=dict(spec.get("scaled", {}))))
     return out
+
+
+SEED_KEY = "TRAIN_CONFIGS.seed"
+
+
+def repeats_made(table: str, preset: str, results_dir: str = "results") -> int:
+    """How many repeats to read a sweep's finished runs with: 1 when its run folders hold no
+    <name>__repeat-<k> folder, else the largest k (at least 2, so that a sweep whose first repeat
+    alone has run is read with the repeat folders' names)."""
+    runs_dir = os.path.join(os.path.abspath(results_dir), "runs", table, preset)
+    found = 0
+    for _, dirs, _ in os.walk(runs_dir):
+        for d in dirs:
+            m = re.search(r"__repeat-(\d+)$", d)
+            if m:
+                found = max(found, int(m.group(1)))
+    return 1 if found == 0 else max(found, 2)
+
+
+def _base_seed(task: str, overrides: dict) -> int:
+    """The seed a run has without repeats: its own or its preset's override, else the task's default."""
+    if SEED_KEY in overrides:
+        try:
+            return int(overrides[SEED_KEY])
+        except (TypeError, ValueError):
+            raise UserError(f"{SEED_KEY} must be a whole number, got {overrides[SEED_KEY]!r}") from None
+    return _default_seed(task)
+
+
+@functools.lru_cache(maxsize=None)
+def _default_seed(task: str) -> int:
+    from utils.engine.config import load_config
+    return int(load_config(task, notify=lambda _: None)["TRAIN_CONFIGS"]["seed"])
 
 
 def describe_preset(sweep: Sweep) -> str:

@@ -8,7 +8,7 @@ import re
 
 from utils.reproduce.collect import TIME_ACCOUNTING, collect
 from utils.reproduce.columns import column_kind, column_value
-from utils.reproduce.sweep import describe_preset, describe_step_scale
+from utils.reproduce.sweep import describe_preset, describe_step_scale, paper_text
 
 
 def _fmt(value, fmt: str) -> str:
@@ -104,9 +104,9 @@ def build_markdown(sweep, entries, command: str = None) -> str:
             lines.append(f"- Signals: {len(sweep.signals)} files ({names}); each cell is the mean ± sample "
                          f"standard deviation across them; (k/n) = only k of n runs reached the threshold.")
     if sweep.repeats > 1:
-        lines.append(f"- Repeats: every run ran {sweep.repeats} times, one after another (--repeats); each cell is "
-                     f"the mean ± sample standard deviation over the repeats (the metrics repeat exactly, the "
-                     f"seconds vary with the machine's load).")
+        lines.append(f"- Repeats: every run ran {sweep.repeats} times, one after another (--repeats), repeat k "
+                     f"with seed + k - 1 (the same seeds for every run); each cell is the mean ± sample standard "
+                     f"deviation over the repeats; every repeat's own numbers: {sweep.stem}_per_repeat.csv.")
     lines.append(f"- Runs: {counts['completed']} completed, {counts['failed']} failed, {counts['diverged']} diverged, "
                  f"{counts['interrupted']} interrupted, "
                  + (f"{counts['stale']} stale (other settings), " if counts["stale"] else "")
@@ -141,7 +141,7 @@ def build_markdown(sweep, entries, command: str = None) -> str:
                 cells.append(_cell(spec, e["values"][spec["id"]], e.get("ended_before", {}).get(spec["id"], 0)))
             if has_paper:
                 paper = (sweep.paper.get(e["name"]) or {}).get(spec["id"])
-                cells.append(_fmt(paper, spec["fmt"]) if isinstance(paper, (int, float)) else (paper or ""))
+                cells.append(paper_text(paper, spec["fmt"]))  # as the paper prints it
         lines.append("| " + " | ".join(_escape(c) for c in cells) + " |")
     notes = [f"- {e['label']}: {err}" for e in entries for err in e["errors"]
              if not (e["n_completed"] == 0 and err == e["errors"][0])]
@@ -160,18 +160,20 @@ def write_csv(path: str, sweep, entries):
             row = [e["name"], e["label"], e["n_completed"], e["n_total"], "; ".join(e["errors"])]
             for cid in ids:
                 mean, std, n, _ = e["values"][cid]
-                row += [mean, std, n, (sweep.paper.get(e["name"]) or {}).get(cid)]
+                row += [mean, std, n, paper_text((sweep.paper.get(e["name"]) or {}).get(cid)) or None]
             writer.writerow(["" if v is None else v for v in row])
 
 
 def write_per_signal_csv(path: str, sweep, entries):
+    """One row per run process: its signal, repeat and seed, status and every column's own value."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["run", "label", "signal", "status", "error"] + [c["id"] for c in sweep.columns])
+        writer.writerow(["run", "label", "signal", "repeat", "seed", "status", "error"] + [c["id"] for c in sweep.columns])
         for e in entries:
             for run, res in e["results"]:
                 values = [column_value(c, res) if res.status == "completed" else None for c in sweep.columns]
-                writer.writerow([e["name"], e["label"], run.signal or "", res.status, res.error or ""]
+                writer.writerow([e["name"], e["label"], run.signal or "", run.repeat,
+                                 "" if run.seed is None else run.seed, res.status, res.error or ""]
                                 + ["" if v is None else v for v in values])
 
 
@@ -186,5 +188,8 @@ def write_table(sweep, command: str = None) -> list:
     write_csv(out[1], sweep, entries)
     if sweep.signals and len(sweep.signals) > 1:
         out.append(os.path.join(sweep.results_dir, f"{sweep.stem}_per_signal.csv"))
+        write_per_signal_csv(out[-1], sweep, entries)
+    if sweep.repeats > 1:
+        out.append(os.path.join(sweep.results_dir, f"{sweep.stem}_per_repeat.csv"))
         write_per_signal_csv(out[-1], sweep, entries)
     return out
