@@ -102,7 +102,7 @@ def test_headline_on_the_speedup_runs(tmp_path):
     results = str(tmp_path / "res")
     sweep = load_sweep("speedup", "cpu", results_dir=results, repeats=3)
     made = {"standard": (15.0, 34.0), "nint": (6.5, 34.9), "int": (12.0, 34.0), "evos": (7.5, 34.3),
-            "expansive": (4.0, 33.9), "nint_every5": (5.5, 33.8)}
+            "expansive": (4.0, 33.9), "nint_every5": (5.5, 33.8), "nint_release": (14.0, 34.0)}
     for run in sweep.runs:
         t, q = made[run.name]
         fake_run(run.folder, [(1000, 30.0, q)], time_to={"psnr_30": t + 0.3 * run.repeat},
