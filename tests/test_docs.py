@@ -118,3 +118,24 @@ def test_report_without_results_is_a_one_line_error(tmp_path):
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error: no table of the 'cpu' preset"), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "README.md").exists()
+
+
+def test_report_opens_with_the_claims_summary_and_quotes_the_scale_ladder(tmp_path):
+    """The summary claims.py writes (on check_claims' rows: here the paper's side, ours not run) is the
+    report's first section; the scale ladder's ratio section and figure are quoted when present."""
+    from utils.reproduce.claims import build_claims_markdown, check_claims
+    _copy_results(tmp_path)
+    rows = check_claims("cpu", str(tmp_path / "no_runs"))
+    (tmp_path / "claims_cpu.md").write_text(build_claims_markdown(rows, "cpu", "python reproduce.py claims"))
+    (tmp_path / "scale_cpu.md").write_text(
+        "# Scale ladder (cpu)\n\n- Command: `python reproduce.py scale --preset cpu`\n\n"
+        "## Scale ladder: seconds and iterations to PSNR 30, as ratios\n\nNINT's ratio 0.42x.\n\n"
+        "## Every run\n\n| a |\n|---|\n| 1 |\n")
+    (tmp_path / "scale_cpu_ratios.png").write_bytes(b"png")
+    report = report_markdown(str(tmp_path), "cpu")
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## In short" and "## Scale ladder: seconds and iterations to PSNR 30, as ratios" in headings
+    summary = report.split("## In short", 1)[1].split("\n## ", 1)[0]
+    assert "On the paper's own numbers" in summary and "- holds (" in summary and "- fails (" in summary
+    assert "NINT's ratio 0.42x." in report and "## Every run" not in report
+    assert "[scale_cpu_ratios.png](scale_cpu_ratios.png)" in report

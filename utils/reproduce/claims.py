@@ -979,6 +979,7 @@ def build_claims_markdown(rows: list, preset: str, command: str = None, range_ro
             release)) + " |")
     if range_rows:
         lines += ["", value_range_markdown(rows, range_rows)]
+    lines += ["", SUMMARY_HEADING, "", summary_markdown(rows).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -1002,6 +1003,9 @@ def value_range_markdown(rows: list, range_rows: list) -> str:
             f"{base['claim']} ({r['source']})", base["our_verdict"], r["our_verdict"], base["release_verdict"],
             r["release_verdict"], ", ".join(changed) if changed else "no")) + " |")
     return "\n".join(lines)
+
+
+SUMMARY_HEADING = "## In short"  # results/README.md opens with this section of claims_<preset>.md
 
 
 def summary_markdown(rows: list) -> str:

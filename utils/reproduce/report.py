@@ -25,6 +25,11 @@ SWEEPS = tuple(f"table{i}" for i in range(1, 11)) + ("ablation_ntk",)
 PAPER_TABLES = SWEEPS[:10]
 # claims_<preset>.md: the header of its verdict column on the paper's numbers, its summary bullet.
 ON_PAPER = "on the paper's numbers"
+OURS = ("on ours (K g)", "on ours")                 # our verdict's column (the second: older files)
+OUR_NUMBERS = ("our numbers (K g)", "our numbers")
+RELEASE_VERDICT = "on ours, the release's score"
+SUMMARY_HEADING = "## In short"      # the summary section of claims_<preset>.md (claims.py writes it)
+SCALE_HEADING = "## Scale ladder"    # the ratio section of scale_<preset>.md (scale.py writes it)
 SUMMARY_BULLET = "On the paper's numbers:"
 # Facts of the code that explain a table's numbers; they hold whatever a rerun measures.
 NOTES = {
@@ -149,6 +154,54 @@ def header_section(results: Results) -> str:
     ])
 
 
+def markdown_section(path: str, heading: str) -> list:
+    """The lines of the `## ` section of a Markdown file whose heading starts with `heading`, up to the
+    next `## ` heading (its heading line first, blank edges trimmed); [] when the file or the section
+    is missing."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(heading)), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    body = lines[start + 1:end]
+    while body and not body[0].strip():
+        body.pop(0)
+    while body and not body[-1].strip():
+        body.pop()
+    return [lines[start], *body]
+
+
+def summary_section(results: Results) -> str:
+    """What holds, what fails and what is within noise: the summary claims_<preset>.md ends with."""
+    body = markdown_section(results.path("claims"), SUMMARY_HEADING)
+    if not body:
+        return ""
+    return "\n".join([body[0], "", *body[1:], "",
+                       f"Each claim with its numbers: the scorecard below and {results.link(results.path('claims'))}.",
+                       ""])
+
+
+def scale_section(results: Results) -> str:
+    """The scale ladder's ratio table and figure, from scale_<preset>.md (`reproduce.py scale`)."""
+    path = results.path("scale")
+    body = markdown_section(path, SCALE_HEADING)
+    if not body:
+        return ""
+    scale = read_result_file(path)
+    figure = results.path("scale", "_ratios.png")
+    lines = [body[0], "", *body[1:], "",
+             f"- Files: {results.link(path)}" + (f" · {results.link(figure)}" if os.path.isfile(figure) else "")]
+    if scale and scale.bullet("Command:"):
+        lines.append(f"- {scale.bullet('Command:')}")
+    lines.append("")
+    if os.path.isfile(figure):
+        lines += [f"![The scale ladder: ratios to Standard against image side]({os.path.basename(figure)})", ""]
+    return "\n".join(lines)
+
+
 def claim_rows(results: Results) -> list:
     """The rows of claims_<preset>.md, each a dict keyed by the column headers; [] without the file."""
     claims = read_result_file(results.path("claims"))
@@ -163,7 +216,7 @@ def claims_section(results: Results) -> str:
     if not rows:
         return ""
     claims = read_result_file(results.path("claims"))
-    columns = [c for c in ("#", "claim", ON_PAPER, "on ours") if c in rows[0]]
+    columns = [c for c in ("#", "claim", ON_PAPER) + OURS + (RELEASE_VERDICT,) if c in rows[0]]
     command = claims.bullet("Command:")[len("Command: "):]
     return "\n".join([
         "## The paper's claims, checked", "",
@@ -205,9 +258,11 @@ def sweep_section(results: Results, name: str) -> str:
     lines = [f"## {heading}", ""]
     for claim in claim_rows(results):
         if f"`{name}`" in claim.get("claim", ""):
+            ours = next((claim[c] for c in OURS if c in claim), "")
+            numbers = next((claim[c] for c in OUR_NUMBERS if c in claim), "")
+            release = f"; with the release's score: {claim[RELEASE_VERDICT]}" if claim.get(RELEASE_VERDICT) else ""
             lines += [f"Claim {claim.get('#', '')}: {claim['claim']}. On the paper's numbers: "
-                      f"{claim.get(ON_PAPER, '')}; on ours: {claim.get('on ours', '')} "
-                      f"({claim.get('our numbers', '')}).", ""]
+                      f"{claim.get(ON_PAPER, '')}; on ours: {ours} ({numbers}){release}.", ""]
     if name in NOTES:
         lines += [NOTES[name], ""]
     for prefix in ("Preset", "Signal:", "Runs:", "Command:"):
@@ -254,7 +309,7 @@ def speedup_section(results: Results) -> str:
 def other_files_section(results: Results) -> str:
     """Every other file of the preset (`*_<preset>*`) that no section above names: the benchmarks of
     docs/performance.md."""
-    named = {p for name in SWEEPS + ("claims", "speedup") for p in results.outputs(name)}
+    named = {p for name in SWEEPS + ("claims", "speedup", "scale") for p in results.outputs(name)}
     rest = sorted(p for p in glob.glob(os.path.join(results.folder, f"*_{results.preset}*"))
                   if os.path.isfile(p) and p not in named)
     if not rest:
@@ -265,9 +320,9 @@ def other_files_section(results: Results) -> str:
                       + ".", ""])
 
 
-SECTIONS = (header_section, claims_section, runtimes_section,
+SECTIONS = (header_section, summary_section, claims_section, runtimes_section,
             *(partial(sweep_section, name=name) for name in SWEEPS),
-            speedup_section, other_files_section)
+            scale_section, speedup_section, other_files_section)
 
 
 def report_markdown(results_dir: str = "results", preset: str = "cpu") -> str:
