@@ -367,7 +367,8 @@ def validate(cfg: dict, params: dict = None):
         value = cfg.get(section, {}).get(key)
         if value is None:
             continue
-        bad = value != value or (lo is not None and (value < lo or (value == lo and not lo_inc))) or (
+        bad = value != value or value in (float("inf"), float("-inf")) or (  # NaN and inf never pass
+            lo is not None and (value < lo or (value == lo and not lo_inc))) or (
             hi is not None and (value > hi or (value == hi and not hi_inc)))
         if bad:
             interval = f"{'[' if lo_inc else '('}{lo}, {hi if hi is not None else 'inf'}{']' if hi_inc else ')'}"

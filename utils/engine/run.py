@@ -16,6 +16,7 @@ TRAIN_CONFIGS.max_train_seconds > 0 ends training at the first step whose traini
 clock has passed it: that step is evaluated and the run completes there (summary.json's
 `iterations` is that step, `stopped_by` says why); `iterations` still sets the schedules.
 """
+import hashlib
 import json
 import os
 import time
@@ -45,6 +46,46 @@ def resolve_device(name: str) -> torch.device:
 def synchronize(device: torch.device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+_AUTO_THREADS = None  # the automatic thread count, decided once per process
+
+
+def thread_count(setting: int, log=print) -> int:
+    """CPU threads torch uses for this run (>= 1); sets them. setting: TRAIN_CONFIGS.num_threads.
+
+    > 0: that many. 0 (automatic): OMP_NUM_THREADS or MKL_NUM_THREADS when set (torch already
+    follows them); else the cores this process may use minus the 1-minute load average (the
+    cores other programs keep busy), at least 1 and at most torch's default, decided once per
+    process. Why: torch's default of one thread per core makes every thread wait for the slowest
+    when other programs share the cores, and a run can become tens of times slower.
+    """
+    global _AUTO_THREADS
+    if setting:
+        torch.set_num_threads(int(setting))
+    elif not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
+        if _AUTO_THREADS is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+            _AUTO_THREADS = max(1, min(torch.get_num_threads(), cores - busy))
+            if _AUTO_THREADS < min(torch.get_num_threads(), cores):
+                log(f"note: {busy} of {cores} cores are busy (load average); training with {_AUTO_THREADS} "
+                    f"thread(s) (TRAIN_CONFIGS.num_threads sets the number)")
+        torch.set_num_threads(_AUTO_THREADS)
+    return torch.get_num_threads()
+
+
+def signal_fingerprint(task, dataset_cfg: dict) -> str:
+    """SHA-256 of the loaded signal (the task's `fingerprint_tensors`) and the DATASET_CONFIGS that
+    define it: --resume refuses a checkpoint whose signal differs (a replaced or edited file)."""
+    digest = hashlib.sha256(json.dumps(dataset_cfg, sort_keys=True, default=str).encode())
+    for tensor in task.fingerprint_tensors():
+        digest.update(np.ascontiguousarray(tensor.detach().cpu().numpy()).tobytes())
+    return digest.hexdigest()
+
+
+class CheckpointUnreadable(UserError):
+    """checkpoint.pt cannot be read (truncated, empty, not a checkpoint of this program)."""
 
 
 class _ConstantLR:
@@ -124,8 +165,11 @@ class Run:
         train_cfg["forward_chunk"] = self.forward_chunk = chunk_points(train_cfg["forward_chunk"], device.type, "forward")
         train_cfg["step_chunk"] = self.step_chunk = chunk_points(train_cfg["step_chunk"], device.type, "step")
         seed = int(train_cfg["seed"])
-        if train_cfg.get("num_threads"):
-            torch.set_num_threads(int(train_cfg["num_threads"]))
+        self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+        saved = self._read_checkpoint() if resume else None
+        # A resumed run keeps the thread count it started with (same arithmetic, bit for bit).
+        self.num_threads = thread_count(int(train_cfg.get("num_threads") or 0) or (saved or {}).get("num_threads", 0),
+                                        log)
         torch.manual_seed(seed)
         np.random.seed(seed)
 
@@ -136,23 +180,26 @@ class Run:
         self.lr_scheduler = make_lr_scheduler(train_cfg["lr_scheduler"], self.optimizer, self.total_steps)
         # On the training device: the samplers' draws then need no host-to-device copy
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.sampler = build_sampler(cfg, task.n_points, self.generator, signal=task.signal)
+        self.sampler = build_sampler(cfg, task.n_points, self.generator, signal=task.signal,
+                                     notify=(lambda *_: None) if resume else log)
         self.logger = RunLogger(run_dir, task.metrics, task.thresholds)
-        self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+        self.fingerprint = signal_fingerprint(task, cfg["DATASET_CONFIGS"])
         self.clock = Clock(device)
         # Reading the loss to check it is finite waits for a GPU: there it is read at evaluation
         # steps only (a NaN is then reported at the first evaluation step after it appeared)
         self.check_loss_every_step = device.type != "cuda"
         self.step = 0
+        self.checkpoint_step = None  # the step of the checkpoint on disk (every one written is finite)
         if resume:
-            self._load_checkpoint()
+            self._load_checkpoint(saved)
             log(f"resuming {run_dir} at step {self.step} of {self.total_steps}")
         else:
             dump_config(cfg, os.path.join(run_dir, "config.yaml"))
 
         log(f"signal: {task.describe()} | model: {model_cfg['name']} "
             f"{model_cfg['hidden_layers']}x{model_cfg['hidden_features']} ({self.n_params:,} parameters) | "
-            f"sampler: {cfg['EXP_CONFIGS']['strategy_type']} | device: {device} | lr {lr:g}")
+            f"sampler: {cfg['EXP_CONFIGS']['strategy_type']} | device: {device}"
+            f"{f' ({self.num_threads} threads)' if device.type == 'cpu' else ''} | lr {lr:g}")
 
         self.wandb = None
         if cfg["WANDB_CONFIGS"]["use_wandb"]:
@@ -236,20 +283,50 @@ class Run:
                  "sampler": self.sampler.state_dict(), "logger": self.logger.state_dict(),
                  "torch_rng": torch.get_rng_state(), "step": step,
                  "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds,
-                 "wall_seconds": self.clock.wall_seconds}
+                 "wall_seconds": self.clock.wall_seconds,
+                 "task": self.task.modality, "signal_fingerprint": self.fingerprint, "num_threads": self.num_threads}
         torch.save(state, self.checkpoint_path + ".tmp")
         os.replace(self.checkpoint_path + ".tmp", self.checkpoint_path)
+        self.checkpoint_step = step
 
-    def _load_checkpoint(self):
-        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(ckpt["model"])
+    def _read_checkpoint(self) -> dict:
+        """checkpoint.pt's content; CheckpointUnreadable naming the file when it is truncated,
+        empty or not a checkpoint written by a run."""
+        try:
+            ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        except Exception as e:
+            first = str(e).splitlines()[0][:200] if str(e) else ""
+            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} is unreadable (truncated, empty or not "
+                                       f"a checkpoint: {type(e).__name__}{': ' + first if first else ''}); "
+                                       f"start a new run instead") from None
+        missing = [k for k in ("model", "optimizer", "sampler", "logger", "torch_rng", "step")
+                   if not isinstance(ckpt, dict) or k not in ckpt]
+        if missing:
+            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} is not a checkpoint of a training run "
+                                       f"(missing {', '.join(missing)}); start a new run instead")
+        return ckpt
+
+    def _load_checkpoint(self, ckpt: dict):
+        if ckpt.get("task", self.task.modality) != self.task.modality:
+            raise UserError(f"{self.run_dir} is an {ckpt['task']} run; resume it with "
+                            f"python train_{ckpt['task']}.py --resume ...")
+        if "signal_fingerprint" in ckpt and ckpt["signal_fingerprint"] != self.fingerprint:
+            raise UserError(f"cannot resume {self.run_dir}: the signal differs from the one it was trained on "
+                            f"({self.task.describe()}: the file {self.cfg['DATASET_CONFIGS']['file_path']} changed "
+                            f"since); start a new run, or put the original file back")
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except RuntimeError as e:
+            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} does not fit this run's model "
+                                       f"({str(e).splitlines()[0][:200]})") from None
+        self.optimizer.load_state_dict(ckpt["optimizer"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if ckpt["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
         self.sampler.load_state_dict(ckpt["sampler"])
         self.logger.load_state_dict(ckpt["logger"])
         torch.set_rng_state(ckpt["torch_rng"])
-        self.step = ckpt["step"]
+        self.step = self.checkpoint_step = ckpt["step"]
         self.clock.train_seconds, self.clock.eval_seconds = ckpt["train_seconds"], ckpt["eval_seconds"]
         self.clock.wall_before = ckpt.get("wall_seconds", 0.0)  # checkpoints from before wall_seconds: 0
 
@@ -260,7 +337,7 @@ class Run:
             "status": status, "iterations": step, "train_seconds": self.clock.train_seconds,
             "eval_seconds": self.clock.eval_seconds, "wall_seconds": self.clock.wall_seconds,
             "stopped_by": "max_train_seconds" if step < self.total_steps and self.out_of_time() else "iterations",
-            "parameters": self.n_params, "device": str(self.device),
+            "parameters": self.n_params, "device": str(self.device), "num_threads": self.num_threads,
             "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],
             "signal": self.task.describe(), "sampler": self.sampler.counts(), "time_accounting": TIME_ACCOUNTING})
 

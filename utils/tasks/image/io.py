@@ -68,7 +68,15 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
     elif img.dtype == np.uint16:
         img = img.astype(np.float32) / 65535.0
     elif np.issubdtype(img.dtype, np.floating):
-        img = np.clip(img.astype(np.float32), 0.0, 1.0)
+        img = img.astype(np.float32)
+        if not np.all(np.isfinite(img)):
+            bad = int(np.sum(~np.isfinite(img)))
+            raise UserError(f"{path}: {bad} pixel value(s) are NaN or inf; a target must be finite")
+        lo, hi = float(img.min()), float(img.max())
+        if lo < 0.0 or hi > 1.0:
+            # Never clipped in silence (a float TIFF in [0, 255] would become all white)
+            raise UserError(f"{path}: float pixel values span [{lo:g}, {hi:g}], outside [0, 1]; scale the "
+                            f"image to [0, 1] first (e.g. divide by its maximum) or save it as 8/16-bit")
     elif img.dtype == bool:
         img = img.astype(np.float32)
     else:
@@ -76,6 +84,11 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
     if size is not None:
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         if (h, w) != img.shape[:2]:
+            factor = max(h / img.shape[0], w / img.shape[1])
+            if factor > 1:
+                notify(f"note: {os.path.basename(path)} is {img.shape[0]}x{img.shape[1]}; upscaled {factor:.3g}x to "
+                       f"{h}x{w} (bilinear), so the target holds no detail finer than the file's "
+                       f"(DATASET_CONFIGS.img_size)")
             # bilinear, with Gaussian anti-aliasing when shrinking
             img = resize(img, (h, w), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
     if min(img.shape[:2]) < 2:
