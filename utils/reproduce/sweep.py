@@ -30,8 +30,8 @@ import yaml
 
 from utils.engine.config import ROOT, read_yaml
 from utils.errors import UserError
-from utils.reproduce.columns import resolve_columns
-from utils.tasks import TASKS
+from utils.reproduce.columns import check_columns, resolve_columns
+from utils.tasks import TASKS, task_class
 
 SWEEP_DIR = os.path.join(ROOT, "config", "paper")
 SWEEP_KEYS = ("task", "title", "description", "presets", "runs", "columns", "paper", "figures")
@@ -226,8 +226,19 @@ def _resolve(path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(ROOT, path)
 
 
+def sweep_presets(name: str) -> list:
+    """The preset names of sweep `name` (['default'] when it declares none); [] when unreadable."""
+    try:
+        data = read_yaml(sweep_path(name))
+    except UserError:
+        return []
+    presets = data.get("presets") or {"default": {}}
+    return list(presets) if isinstance(presets, dict) else []
+
+
 def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results",
-               repeats: int = 1, extra_overrides: dict = None, variant: str = None) -> Sweep:
+               repeats: int = 1, extra_overrides: dict = None, variant: str = None,
+               images_flag: str = "--images") -> Sweep:
     """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file).
     repeats > 1: each run N times in folders <name>__repeat-<k> (same settings; for timings).
     extra_overrides: added to the preset's (e.g. the speed-up benchmark's --release-clock);
@@ -254,6 +265,7 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     preset_overrides.update(extra_overrides or {})
 
     columns = resolve_columns(data.get("columns"), preset_spec.get("columns"), where)
+    check_columns(columns, task_class(task), where)
     figures = data.get("figures") or []
     unknown = [f for f in figures if f not in FIGURES]
     if unknown:
@@ -275,7 +287,7 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     stem = (table if preset == "paper" else f"{table}_{preset}") + (f"_{variant}" if variant else "")
     signals = None
     if images:
-        signals = list_signals(images, task)
+        signals = list_signals(images, task, images_flag)
         tag = _sanitise(os.path.basename(os.path.normpath(images)))
         runs_dir = os.path.join(runs_dir, f"images-{tag}")
         stem = f"{stem}_{tag}"
