@@ -49,6 +49,7 @@ def synchronize(device: torch.device):
 
 
 _AUTO_THREADS = None  # the automatic thread count, decided once per process
+_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (one per core), before any run changes it
 
 
 def thread_count(setting: int, log=print) -> int:
@@ -66,11 +67,11 @@ def thread_count(setting: int, log=print) -> int:
     elif not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
         if _AUTO_THREADS is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
-            _AUTO_THREADS = max(1, min(torch.get_num_threads(), cores - busy))
-            if _AUTO_THREADS < min(torch.get_num_threads(), cores):
-                log(f"note: {busy} of {cores} cores are busy (load average); training with {_AUTO_THREADS} "
-                    f"thread(s) (TRAIN_CONFIGS.num_threads sets the number)")
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+            _AUTO_THREADS = max(1, min(_DEFAULT_THREADS, cores - round(load)))
+            if _AUTO_THREADS < min(_DEFAULT_THREADS, cores):
+                log(f"note: the machine is busy (load average {load:.1f} on {cores} cores); training with "
+                    f"{_AUTO_THREADS} thread(s) (TRAIN_CONFIGS.num_threads sets the number)")
         torch.set_num_threads(_AUTO_THREADS)
     return torch.get_num_threads()
 
