@@ -21,6 +21,7 @@ traceback with NINT_TRACEBACK=1), 2 on bad input, 130 on Ctrl-C.
 import argparse
 import os
 import shlex
+import signal
 import sys
 
 from utils.errors import UserError
@@ -179,8 +180,23 @@ def _status(folder):
     return read_status(folder)
 
 
+def _sigterm_like_ctrl_c():
+    """SIGTERM (Slurm, Ray, `timeout`) ends a sweep like Ctrl-C: the running training processes
+    get it too, checkpoint and exit; nothing new starts. Returns the previous handler (None
+    outside the main thread)."""
+    def handle(signum, frame):
+        from utils.reproduce.local import terminate_running
+        terminate_running()
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, handle)
+    except ValueError:
+        return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    previous = _sigterm_like_ctrl_c()
     try:
         if "list" in args.tables:
             if args.tables != ["list"]:
@@ -219,6 +235,9 @@ def main(argv=None) -> int:
         print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
               f"(set NINT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
