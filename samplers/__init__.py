@@ -106,7 +106,7 @@ def unused_settings(cls, cfg: dict, modality: str = None) -> list:
                              f"the {name} sampler ignores it")
     if ("nint", "save_selection_maps") in own and (cfg.get("nint") or {}).get("save_selection_maps"):
         if modality not in (None, "image"):
-            notes.append(f"nint.save_selection_maps=1 draws maps over an image; a {modality} run saves none")
+            notes.append(f"nint.save_selection_maps=1 draws maps over an image; an {modality} run saves none")
         else:
             total = int(cfg["TRAIN_CONFIGS"]["iterations"])
             past = [s for s in (cfg["nint"].get("selection_map_steps") or []) if s >= total]

@@ -41,6 +41,8 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
     8 or 16 bit, or float. `size`: None, an int (square) or (H, W) to resize to (anti-aliased).
     """
     require_file(path, "image")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"cannot read image {path}: the file is empty")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
