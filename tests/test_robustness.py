@@ -410,7 +410,7 @@ def test_dry_run_checks_every_run(tmp_path, image8, capsys):
 
 def test_thread_count(monkeypatch):
     from utils.engine import run
-    before = torch.get_num_threads()
+    before, measure = torch.get_num_threads(), run.busy_cores
     try:
         assert run.thread_count(1, log=lambda *_: None) == 1
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -421,12 +421,14 @@ def test_thread_count(monkeypatch):
         monkeypatch.setattr(run, "_AUTO_THREADS", None)
         monkeypatch.setattr(run, "_DEFAULT_THREADS", 2)
         monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-        monkeypatch.setattr(run.os, "getloadavg", lambda: (5.0, 5.0, 5.0))
+        monkeypatch.setattr(run, "busy_cores", lambda seconds=0.25: 5.0)
         notes = []
         assert run.thread_count(0, log=notes.append) == 1 and "busy" in notes[0]  # a loaded machine: one thread
         monkeypatch.setattr(run, "_AUTO_THREADS", None)
-        monkeypatch.setattr(run.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        monkeypatch.setattr(run, "busy_cores", lambda seconds=0.25: 0.2)
         assert run.thread_count(0, log=notes.append) == 2  # an idle one: every core
+        busy = measure(0.05)  # the real measurement: a share of the cores
+        assert busy is None or 0.0 <= busy <= os.cpu_count()
     finally:
         torch.set_num_threads(before)
 

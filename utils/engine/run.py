@@ -52,14 +52,33 @@ _AUTO_THREADS = None  # the automatic thread count, decided once per process
 _DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (one per core), before any run changes it
 
 
+def busy_cores(seconds: float = 0.25):
+    """How many cores other programs keep busy now: the non-idle share of all cores' time over
+    `seconds` (Linux /proc/stat), times the core count; None where that cannot be read. Not the
+    load average, which still counts a run that ended a minute ago (a sweep's previous run)."""
+    def read():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)  # total, idle + iowait
+    try:
+        total0, idle0 = read()
+        time.sleep(seconds)
+        total1, idle1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (1.0 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+
+
 def thread_count(setting: int, log=print) -> int:
     """CPU threads torch uses for this run (>= 1); sets them. setting: TRAIN_CONFIGS.num_threads.
 
     > 0: that many. 0 (automatic): OMP_NUM_THREADS or MKL_NUM_THREADS when set (torch already
-    follows them); else the cores this process may use minus the 1-minute load average (the
-    cores other programs keep busy), at least 1 and at most torch's default, decided once per
-    process. Why: torch's default of one thread per core makes every thread wait for the slowest
-    when other programs share the cores, and a run can become tens of times slower.
+    follows them); else the cores this process may use minus the cores other programs keep busy
+    at start (`busy_cores`), at least 1 and at most torch's default, decided once per process.
+    Why: torch's default of one thread per core makes every thread wait for the slowest when
+    other programs share the cores, and a run can become tens of times slower.
     """
     global _AUTO_THREADS
     if setting:
@@ -67,10 +86,10 @@ def thread_count(setting: int, log=print) -> int:
     elif not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
         if _AUTO_THREADS is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-            _AUTO_THREADS = max(1, min(_DEFAULT_THREADS, cores - round(load)))
+            busy = busy_cores()
+            _AUTO_THREADS = max(1, min(_DEFAULT_THREADS, cores - round(busy or 0.0)))
             if _AUTO_THREADS < min(_DEFAULT_THREADS, cores):
-                log(f"note: the machine is busy (load average {load:.1f} on {cores} cores); training with "
+                log(f"note: other programs keep {busy:.1f} of {cores} cores busy; training with "
                     f"{_AUTO_THREADS} thread(s) (TRAIN_CONFIGS.num_threads sets the number)")
         torch.set_num_threads(_AUTO_THREADS)
     return torch.get_num_threads()
