@@ -80,15 +80,15 @@ def _saved_task(config_path: str):
     return None
 
 
-def run_folder(out_root: str, out_dir) -> tuple:
-    """(root, name) of a new run folder: out_dir inside out_root. A relative out_dir must stay
-    inside out_root (no '..' out of it); an absolute one is used as given."""
-    if out_dir is None or not os.path.isabs(out_dir):
-        inside = os.path.normpath(os.path.join(out_root, out_dir or "x"))
-        if out_dir is not None and os.path.relpath(inside, os.path.normpath(out_root)).split(os.sep)[0] in ("..", "."):
-            raise UserError(f"TRAIN_CONFIGS.out_dir={out_dir!r} leads outside TRAIN_CONFIGS.out_root={out_root!r}; "
-                            f"give a folder name inside it, or an absolute path")
-    return out_root, out_dir
+def check_out_dir(out_root: str, out_dir):
+    """UserError when a relative TRAIN_CONFIGS.out_dir leads out of out_root ('../x', 'a/..');
+    an absolute out_dir is used as given, null names the folder after the run."""
+    if out_dir is None or os.path.isabs(out_dir):
+        return
+    inside = os.path.relpath(os.path.normpath(os.path.join(out_root, out_dir)), os.path.normpath(out_root))
+    if inside.split(os.sep)[0] in ("..", "."):
+        raise UserError(f"TRAIN_CONFIGS.out_dir={out_dir!r} leads outside TRAIN_CONFIGS.out_root={out_root!r}; "
+                        f"give a folder name inside it, or an absolute path")
 
 
 def _run(task_name, args):
@@ -126,8 +126,7 @@ def _run(task_name, args):
             from utils.engine.config import commented_yaml
             print(commented_yaml(task_name, cfg), end="")
             return 0
-        train_cfg = cfg["TRAIN_CONFIGS"]
-        run_folder(train_cfg["out_root"], train_cfg["out_dir"])  # before the signal is loaded: fail fast
+        check_out_dir(cfg["TRAIN_CONFIGS"]["out_root"], cfg["TRAIN_CONFIGS"]["out_dir"])  # before the signal loads
 
     device = resolve_device(cfg["TRAIN_CONFIGS"]["device"])
     task = build_task(task_name, cfg, device)
