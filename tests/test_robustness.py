@@ -108,6 +108,16 @@ def test_resume_on_the_same_signal_still_works(tmp_path, image8, capsys):
     assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "completed"
 
 
+def test_a_checkpoint_without_a_fingerprint_resumes_with_a_note(tmp_path, image8, capsys):
+    run_dir = _interrupted_run(image8, str(tmp_path))
+    path = os.path.join(run_dir, "checkpoint.pt")
+    state = torch.load(path, weights_only=False)
+    del state["signal_fingerprint"]  # as written before checkpoints had one
+    torch.save(state, path)
+    assert main("image", ["--resume", run_dir]) == 0
+    assert "records no signal fingerprint" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", "truncated"])
 def test_an_unreadable_checkpoint_is_named(tmp_path, image8, capsys, content):
     run_dir = _interrupted_run(image8, str(tmp_path))

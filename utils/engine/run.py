@@ -177,7 +177,7 @@ class Run:
 
     def __init__(self, cfg: dict, task, run_dir: str, device: torch.device, resume: bool = False, log=print):
         train_cfg, model_cfg = cfg["TRAIN_CONFIGS"], cfg["model_config"]
-        self.cfg, self.task, self.run_dir, self.device = cfg, task, run_dir, device
+        self.cfg, self.task, self.run_dir, self.device, self._log = cfg, task, run_dir, device, log
         self.total_steps = int(train_cfg["iterations"])
         self.max_train_seconds = float(train_cfg.get("max_train_seconds") or 0.0)
         self.eval_interval = int(train_cfg["eval_interval"])
@@ -263,9 +263,13 @@ class Run:
                     or done == self.total_steps):
                 self.wandb.log_media(done, self.task.wandb_media(self.model, first=first_media))
 
+    def snapshot_due(self) -> bool:
+        """A TRAIN_CONFIGS.snapshot_seconds entry the training clock has just passed."""
+        return bool(self.pending_snapshots) and self.clock.train_seconds >= self.pending_snapshots[0]
+
     def take_snapshots(self, done: int):
         """The task's reconstruction for each TRAIN_CONFIGS.snapshot_seconds the clock has just passed."""
-        while self.pending_snapshots and self.clock.train_seconds >= self.pending_snapshots[0]:
+        while self.snapshot_due():
             with self.clock.off():
                 self._save_snapshot(self.pending_snapshots.pop(0), done)
 
@@ -330,7 +334,10 @@ class Run:
         if ckpt.get("task", self.task.modality) != self.task.modality:
             raise UserError(f"{self.run_dir} is an {ckpt['task']} run; resume it with "
                             f"python train_{ckpt['task']}.py --resume ...")
-        if "signal_fingerprint" in ckpt and ckpt["signal_fingerprint"] != self.fingerprint:
+        if "signal_fingerprint" not in ckpt:
+            self._log(f"note: {self.checkpoint_path} records no signal fingerprint (written before checkpoints "
+                      f"had one); the signal cannot be checked against it")
+        elif ckpt["signal_fingerprint"] != self.fingerprint:
             raise UserError(f"cannot resume {self.run_dir}: the signal differs from the one it was trained on "
                             f"({self.task.describe()}: the file {self.cfg['DATASET_CONFIGS']['file_path']} changed "
                             f"since); start a new run, or put the original file back")

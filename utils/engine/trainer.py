@@ -142,7 +142,9 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                     run.lr_scheduler.step()
                     sampler.observe(selection, point_loss, x.grad)
                 done = step + 1
-                run.take_snapshots(done)
+                if run.snapshot_due():
+                    check_parameters(model, done)  # no picture of a diverged model either
+                    run.take_snapshots(done)
                 if run.evaluation_due(done):
                     check_parameters(model, done)
                     with clock.off():
