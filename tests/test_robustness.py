@@ -195,6 +195,16 @@ def test_float_images_are_never_clipped_in_silence(tmp_path, values, problem):
     assert load_image(path).max() == pytest.approx(0.25)  # a float image in [0, 1] is read as it is
 
 
+@pytest.mark.parametrize("content,problem", [(b"", "the file is empty"),
+                                             (b"\x00garbage" * 30, "not a format any installed reader knows")])
+def test_an_image_file_that_is_not_an_image(tmp_path, content, problem):
+    from utils.tasks.image.io import load_image
+    path = tmp_path / "x.png"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=problem):
+        load_image(str(path))
+
+
 def test_audio_beyond_full_scale_or_nan_is_refused(tmp_path):
     import soundfile as sf
     from utils.tasks.audio.io import load_audio

@@ -54,7 +54,11 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
             if img is None:
                 img = np.asarray(iio.imread(path))
     except Exception as e:
-        raise UserError(f"cannot read image {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        first = str(e).splitlines()[0] if str(e) else ""
+        if "Could not find a backend" in first:  # imageio's words for "no reader knows this file"
+            raise UserError(f"cannot read image {path}: not a format any installed reader knows "
+                            f"(PNG, JPEG, TIFF, BMP, ...), or not an image at all") from None
+        raise UserError(f"cannot read image {path}: {type(e).__name__}: {first}") from None
     if img.ndim == 2:
         img = img[..., None]
     if img.ndim != 3:
