@@ -18,11 +18,13 @@ Each run is one `python train_<task>.py` process with its own folder under
 results/runs/<table>/<preset>/, named from its overrides. A finished run (summary.json)
 is never redone, an interrupted one resumes from its checkpoint, a failed one is
 reported in the table with its error line and the sweep goes on. Exit status: 0 when
-every run finished, 1 when some failed, 2 on bad input, 130 on Ctrl-C.
+every run finished, 1 when some failed (or on an unexpected error: one line, and its
+traceback with NINT_TRACEBACK=1), 2 on bad input, 130 on Ctrl-C.
 """
 import argparse
 import os
 import shlex
+import signal
 import sys
 
 from utils.errors import UserError
@@ -97,13 +99,25 @@ def run_table(name: str, args) -> int:
     is_speedup = os.path.splitext(os.path.basename(name))[0] == "speedup"  # also a user's speedup.yaml
     if args.release_clock and not is_speedup:
         raise UserError("--release-clock is an option of the speed-up benchmark (python reproduce.py speedup ...)")
+    if args.image and not is_speedup:
+        raise UserError("--image is an option of the speed-up benchmark; a table repeats its runs over --images DIR")
     images = args.image if is_speedup and args.image else args.images
+    flag = "--image" if is_speedup and args.image else "--images"
     release = {"extra_overrides": RELEASE_CLOCK, "variant": "release_clock"} if args.release_clock else {}
-    sweep = load_sweep(name, args.preset, images=images, results_dir=args.results, repeats=args.repeats, **release)
-    if args.dry_run:
+    _check_results_dir(args.results)
+    sweep = load_sweep(name, args.preset, images=images, results_dir=args.results, repeats=args.repeats,
+                       images_flag=flag, **release)
+    if args.dry_run:  # each run's plan, its configuration and signal checked as train_<task>.py would
+        problems = 0
         for run in sweep.runs:
             action = plan(run, sweep.task)
             print(f"{action:6s} python {' '.join(shlex.quote(a) for a in train_argv(sweep, run, action))}")
+            problem = run_problem(sweep, run)
+            if problem:
+                problems += 1
+                print(f"error  run '{run.name}' would fail: {problem}", file=sys.stderr)
+        if problems:
+            raise UserError(f"{problems} of {len(sweep.runs)} run(s) of {sweep.table} have bad settings (above)")
         return 0
     if not args.table_only:
         # The benchmark compares seconds: its runs go one after another, never side by side.
@@ -126,6 +140,29 @@ def run_table(name: str, args) -> int:
         print(f"{len(failed)} run(s) failed; their error lines are in the table", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_results_dir(path: str):
+    """UserError unless --results is a folder or can be made one."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise UserError(f"--results {path}: {probe} is a file, not a folder")
+
+
+def run_problem(sweep, run):
+    """Why train_<task>.py would refuse the run (its configuration, or a missing signal file), as
+    its one-line error; None when it would start."""
+    from utils.engine.config import ROOT, load_config
+    from utils.errors import require_file
+    try:
+        cfg = load_config(sweep.task, overrides=run.argv, notify=lambda *_: None)
+        path = cfg["DATASET_CONFIGS"]["file_path"]
+        require_file(path if os.path.isabs(path) else os.path.join(ROOT, path), f"{sweep.task} file")
+    except UserError as e:
+        return str(e)
+    return None
 
 
 def run_claims(args) -> int:
@@ -160,14 +197,36 @@ def _status(folder):
     return read_status(folder)
 
 
+def _sigterm_like_ctrl_c():
+    """SIGTERM (Slurm, Ray, `timeout`) ends a sweep like Ctrl-C: the running training processes
+    get it too, checkpoint and exit; nothing new starts. Returns the previous handler (None
+    outside the main thread)."""
+    def handle(signum, frame):
+        from utils.reproduce.local import terminate_running
+        terminate_running()
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, handle)
+    except ValueError:
+        return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    previous = _sigterm_like_ctrl_c()
     try:
-        if args.tables == ["list"]:
-            from utils.reproduce.sweep import available_sweeps, load_sweep
-            for name in available_sweeps():
+        if "list" in args.tables:
+            if args.tables != ["list"]:
+                raise UserError("'list' takes no other table names")
+            from utils.reproduce.sweep import available_sweeps, load_sweep, sweep_presets
+            names = available_sweeps()
+            preset = args.preset or "cpu"
+            presets = sorted({p for name in names for p in sweep_presets(name)})
+            if preset not in presets:
+                raise UserError(f"--preset {preset}: no sweep has that preset; presets: {', '.join(presets)}")
+            for name in names:
                 try:
-                    sweep = load_sweep(name, args.preset or "cpu")
+                    sweep = load_sweep(name, preset)
                     print(f"{name:10s} {sweep.task:6s} {len(sweep.runs):3d} runs  {sweep.title}")
                 except UserError as e:
                     print(f"{name:10s} unavailable: {e}")
@@ -187,6 +246,16 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to continue", file=sys.stderr)
         return 130
+    except Exception as e:
+        # Not a known bad input but still not a wall of text: one line, and the traceback on request.
+        if os.environ.get("NINT_TRACEBACK"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              f"(set NINT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ Two ways to build one:
 - `make_sampler(name, n_points, total_steps, ratio=0.2, seed=0, image=None, **constants)`:
   from plain arguments, for your own training loop (README, "Use a sampler in your own loop").
 """
+import math
+import numbers
+
 import numpy as np
 import torch
 
@@ -21,6 +24,8 @@ from samplers.nint import NintNoNtkSampler, NintSampler
 from samplers.soft_mining import SoftMiningSampler
 from samplers.standard import StandardSampler
 from samplers.uniform import UniformSampler
+from utils.errors import UserValueError
+from utils.params import python_name
 
 SAMPLERS = {
     "standard": StandardSampler,
@@ -76,24 +81,78 @@ def sampler_constants(cls, cfg: dict) -> dict:
     return constants
 
 
-def build_sampler(cfg: dict, n_points: int, generator, signal=None) -> Sampler:
-    """The sampler named by cfg['EXP_CONFIGS']['strategy_type'] for a signal of n_points."""
+def build_sampler(cfg: dict, n_points: int, generator, signal=None, notify=print) -> Sampler:
+    """The sampler named by cfg['EXP_CONFIGS']['strategy_type'] for a signal of n_points.
+    notify: told once of each set constant the run cannot use (see `unused_settings`)."""
     cls = SAMPLERS[cfg["EXP_CONFIGS"]["strategy_type"]]
-    return cls(n_points, int(cfg["TRAIN_CONFIGS"]["iterations"]), generator, signal=signal,
-               **sampler_constants(cls, cfg))
+    sampler = cls(n_points, int(cfg["TRAIN_CONFIGS"]["iterations"]), generator, signal=signal,
+                  **sampler_constants(cls, cfg))
+    for note in unused_settings(cls, cfg, (signal or {}).get("modality")):
+        notify(f"note: {note}")
+    return sampler
+
+
+def unused_settings(cls, cfg: dict, modality: str = None) -> list:
+    """Why each sampler constant set away from its default does nothing in this run: a constant of
+    another sampler, selection maps off images, or map steps past the run's last step."""
+    notes, name = [], cfg["EXP_CONFIGS"]["strategy_type"]
+    own = cls.all_params()
+    for section, declared in config_sections(modality).items():
+        for key, param in declared.items():
+            value = (cfg.get(section) or {}).get(key, param.default)
+            if (section, key) not in own and value != param.default:
+                owners = [n for n, c in SAMPLERS.items() if (section, key) in c.all_params()]
+                notes.append(f"{section}.{key}={value!r} is a constant of {', '.join(owners)}; "
+                             f"the {name} sampler ignores it")
+    if ("nint", "save_selection_maps") in own and (cfg.get("nint") or {}).get("save_selection_maps"):
+        if modality not in (None, "image"):
+            notes.append(f"nint.save_selection_maps=1 draws maps over an image; an {modality} run saves none")
+        else:
+            total = int(cfg["TRAIN_CONFIGS"]["iterations"])
+            past = [s for s in (cfg["nint"].get("selection_map_steps") or []) if s >= total]
+            if past:
+                notes.append(f"nint.selection_map_steps {past} lie past the run's last step ({total - 1}); "
+                             f"no map is drawn for them")
+    return notes
 
 
 def image_signal(image, value_range=(0.0, 1.0)) -> dict:
-    """Task.signal of an image given as an array [H, W] or [H, W, C] with values in [0, 1]."""
+    """Task.signal of an image given as an array [H, W] or [H, W, C] (C = 1..4, channels last) with
+    finite values in [0, 1]; UserValueError (a ValueError) naming `image` for anything else."""
     if hasattr(image, "detach"):
         image = image.detach().cpu().numpy()
-    image = np.asarray(image, dtype=np.float32)
+    try:
+        image = np.asarray(image, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise UserValueError(f"image must be an array [H, W] or [H, W, C], not a {type(image).__name__}") from None
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3:
-        raise ValueError(f"image must be [H, W] or [H, W, C], not of shape {tuple(image.shape)}")
+        raise UserValueError(f"image must be [H, W] or [H, W, C], not of shape {tuple(image.shape)}")
+    if image.shape[0] in (1, 3, 4) and image.shape[-1] > 4:
+        raise UserValueError(f"image of shape {tuple(image.shape)} looks channels-first (C, H, W); give it as "
+                             f"[H, W, C], e.g. image.permute(1, 2, 0)")
+    if not 1 <= image.shape[-1] <= 4 or min(image.shape[:2]) < 1:
+        raise UserValueError(f"image must be [H, W, C] with 1 to 4 channels, not of shape {tuple(image.shape)}")
+    if not np.all(np.isfinite(image)):
+        raise UserValueError("image holds NaN or inf values; give a finite image in [0, 1]")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < 0.0 or hi > 1.0:
+        raise UserValueError(f"image values span [{lo:g}, {hi:g}]; give the image in [0, 1]"
+                             f"{' (divide by 255)' if hi > 1.0 and hi <= 255.0 and lo >= 0.0 else ''}")
+    if (not isinstance(value_range, (list, tuple)) or len(value_range) != 2
+            or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in value_range)
+            or not value_range[0] < value_range[1]):
+        raise UserValueError(f"value_range must be (lo, hi) with finite numbers lo < hi, not {value_range!r}")
     return {"modality": "image", "shape": tuple(image.shape[:2]), "image": image,
             "value_range": tuple(float(v) for v in value_range)}
+
+
+def _whole_number(value, what: str, least: int) -> int:
+    """value as an int >= least; UserValueError naming `what` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise UserValueError(f"{what} must be a whole number >= {least}, got {value!r}")
+    return int(value)
 
 
 def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio: float = 0.2, seed: int = 0,
@@ -102,23 +161,47 @@ def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio
 
     name: one of SAMPLERS. n_points: the N coordinates it chooses from (with `image`, None =
     H * W). total_steps: your number of optimizer steps (the schedules depend on it).
-    ratio: the starting batch ratio B/N (`nint.mt_ratio`). seed: seeds the sampler's own
-    generator. image: the target image [H, W] or [H, W, C] in [0, 1], row-major like your
-    coordinates, for the samplers that need its structure (evos, evos_no_cfs, expansive,
-    egra, soft_mining); value_range: the range your targets are scaled to. device: where your
-    coordinates live (default: the CPU); the sampler's generator and random draws are made
-    there, so that on a GPU a step never waits for a host-to-device copy. constants: any of
-    the sampler's declared constants by name (`xi=0.5`, `lambda_=1.0` for `lambda`), the
-    rest keep their defaults (config/reference.md lists them all).
+    ratio: the starting batch ratio B/N (`nint.mt_ratio`), in (0, 1] with ratio * N >= 1.
+    seed: seeds the sampler's own generator. image: the target image [H, W] or [H, W, C]
+    (channels last) in [0, 1], row-major like your coordinates, for the samplers that need its
+    structure (evos, evos_no_cfs, expansive, egra, soft_mining); value_range: the range your
+    targets are scaled to. device: where your coordinates live (default: the CPU); the sampler's
+    generator and random draws are made there, so that on a GPU a step never waits for a
+    host-to-device copy. constants: any of the sampler's declared constants by name (`xi=0.5`,
+    `lambda_=1.0` for `lambda`), the rest keep their defaults (config/reference.md lists them all).
+
+    Every bad value is a ValueError (utils.errors.UserValueError) in one sentence naming its
+    argument; an unknown constant is a TypeError listing the sampler's constants.
     """
     if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; samplers: {', '.join(SAMPLERS)}")
-    if image is None and SAMPLERS[name].modalities is not None:
-        raise ValueError(f"sampler {name!r} needs the target's structure: make_sampler({name!r}, ..., image=...)")
+        raise UserValueError(f"unknown sampler {name!r}; samplers: {', '.join(SAMPLERS)}")
+    cls = SAMPLERS[name]
+    if image is None and cls.modalities is not None:
+        raise UserValueError(f"sampler {name!r} needs the target's structure: make_sampler({name!r}, ..., image=...)")
     signal = image_signal(image, value_range) if image is not None else {"modality": None}
     if n_points is None:
         if image is None:
-            raise ValueError("make_sampler needs n_points (or image=)")
+            raise UserValueError("make_sampler needs n_points (or image=)")
         n_points = signal["shape"][0] * signal["shape"][1]
-    generator = torch.Generator(device=device if device is not None else "cpu").manual_seed(int(seed))
-    return SAMPLERS[name](n_points, total_steps, generator, signal=signal, mt_ratio=ratio, **constants)
+    n_points = _whole_number(n_points, "n_points", 1)
+    if image is not None and n_points != signal["shape"][0] * signal["shape"][1]:
+        h, w = signal["shape"]
+        raise UserValueError(f"n_points={n_points} but image is {h}x{w} = {h * w} pixels; give one point per pixel")
+    total_steps = _whole_number(total_steps, "total_steps", 1)
+    seed = _whole_number(seed, "seed", 0)
+    # Range errors name the keyword the caller wrote (`ratio`, `xi`), not the config key.
+    problem = Sampler.shared_params["mt_ratio"].problem(ratio)
+    if problem:
+        raise UserValueError(f"ratio={ratio!r} {problem}")
+    if ratio * n_points < 1:
+        raise UserValueError(f"ratio={ratio!r} gives a batch of {ratio * n_points:.3g} points out of {n_points}; "
+                             f"the smallest ratio is 1/n_points = {1 / n_points:.3g}")
+    declared = {python_name(key): param for (_, key), param in cls.all_params().items()}
+    for keyword, value in constants.items():
+        param = declared.get(keyword) or declared.get(python_name(keyword))
+        problem = param.problem(value) if param is not None else None
+        if problem:
+            raise UserValueError(f"{keyword}={value!r} {problem}")
+    generator = torch.Generator(device=device if device is not None else "cpu").manual_seed(seed)
+    # An unknown constant is a TypeError, as for any unexpected keyword (utils/params.py names the ones there are)
+    return cls(n_points, total_steps, generator, signal=signal, mt_ratio=ratio, **constants)

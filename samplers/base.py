@@ -32,7 +32,7 @@ import torch
 
 from samplers.schedules import BATCH_SIZE_SCHEDULERS, SAMPLE_INTERVALS, batch_size, should_reselect
 from utils.devices import forward_in_chunks
-from utils.errors import UserError
+from utils.errors import UserError, UserValueError
 from utils.params import Param, python_name, resolve, unknown_constant
 
 
@@ -164,6 +164,9 @@ class Sampler:
 
     def __init__(self, n_points: int, total_steps: int, generator: torch.Generator = None, signal=None,
                  seed: int = 0, **constants):
+        for what, value in (("n_points", n_points), ("total_steps", total_steps)):
+            if isinstance(value, bool) or not float(value).is_integer() or value < 1:
+                raise UserValueError(f"{what} must be a whole number >= 1, got {value!r}")
         self.n_points = int(n_points)
         self.total_steps = int(total_steps)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(int(seed))
@@ -184,6 +187,10 @@ class Sampler:
         base = resolve(self.shared_params, shared, self.name, self.shared_section)
         self.constants = {**base, **resolve(self.params, own, self.name, self.section)}
         self.start_ratio = float(base["mt_ratio"])
+        if self.start_ratio * self.n_points < 1:  # never raised to one point in silence
+            raise UserValueError(f"{self.shared_section}.mt_ratio={base['mt_ratio']!r} gives a batch of "
+                                 f"{self.start_ratio * self.n_points:.3g} points out of {self.n_points}; the "
+                                 f"smallest ratio for this signal is 1/{self.n_points} = {1 / self.n_points:.3g}")
         self.scheduler = base["batch_size_scheduler"]
         self.interval = base["sample_interval"]
         self.dense2_period = int(base["dense2_period"])
@@ -208,13 +215,31 @@ class Sampler:
         on the training device (the model is only run, without gradients, by samplers that
         look at errors or scores). The trainer passes a ready SelectionContext as `step` instead.
         """
-        ctx = step if isinstance(step, SelectionContext) else SelectionContext(
-            int(step), self.total_steps, model, coords, targets, forward_chunk)
+        if isinstance(step, SelectionContext):
+            ctx = step
+        else:
+            self.check_points(coords, targets)
+            ctx = SelectionContext(int(step), self.total_steps, model, coords, targets, forward_chunk)
         forwards_before = ctx.full_forwards
         selection = self.next_selection(ctx)
         self.full_forwards += ctx.full_forwards - forwards_before
         selection.coord_grads = self.needs_coord_grads
         return selection
+
+    def check_points(self, coords, targets):
+        """UserValueError (a ValueError) naming the argument unless coords [N, in] and targets
+        [N, C] are tensors with N = n_points and, for an image sampler, C = the image's channels."""
+        for what, value in (("coords", coords), ("targets", targets)):
+            if not isinstance(value, torch.Tensor) or value.ndim != 2:
+                shape = tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+                raise UserValueError(f"{what} must be a 2D tensor [N, features], got {shape}")
+            if value.shape[0] != self.n_points:
+                raise UserValueError(f"{what} has {value.shape[0]} rows; this sampler was made for "
+                                     f"n_points={self.n_points}")
+        image = self.signal.get("image")
+        if image is not None and targets.shape[1] != image.shape[-1]:
+            raise UserValueError(f"targets have {targets.shape[1]} channel(s) but the image given to the "
+                                 f"sampler has {image.shape[-1]}")
 
     def next_selection(self, ctx: SelectionContext) -> Selection:
         """The selection rule shared by all samplers (subclasses with their own override this)."""

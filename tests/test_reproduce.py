@@ -656,10 +656,11 @@ def test_curve_lines_all_differ():
 
 
 def _task_sweep(tmp_path, task, signal, overrides=None):
+    from utils.tasks import task_class
     data = {"task": task, "title": "t", "presets": {"tiny": {"overrides": overrides or {}, "images": signal}},
             "runs": [{"name": "standard", "label": "Standard", "overrides": {"EXP_CONFIGS.strategy_type": "standard"}},
                      {"name": "nint", "label": "NINT", "overrides": {"EXP_CONFIGS.strategy_type": "nint"}}],
-            "columns": [{"final": "psnr"}], "figures": ["reconstructions"]}
+            "columns": [{"final": task_class(task).progress_metric}], "figures": ["reconstructions"]}
     path = tmp_path / f"{task}.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_sweep(str(path), "tiny", results_dir=str(tmp_path / "res"))

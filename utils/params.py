@@ -107,7 +107,8 @@ class Param:
             return f"expected a list{like}"
         if self.interval is not None:
             low, high, low_inc, high_inc = self.bounds()
-            bad = value != value or (low is not None and (value < low or (value == low and not low_inc))) or (
+            bad = value != value or value in (float("inf"), float("-inf")) or (  # NaN and inf never pass
+                low is not None and (value < low or (value == low and not low_inc))) or (
                 high is not None and (value > high or (value == high and not high_inc)))
             if bad:
                 return f"is out of range; allowed: {self.interval}"

@@ -4,10 +4,13 @@
     python train_<task>.py --print-config [--config FILE] [SECTION.key=value ...]
 
 Bad input ends with one line on stderr and exit status 2; a diverged run exits
-with 3; Ctrl-C writes a checkpoint and exits with 130.
+with 3; Ctrl-C or SIGTERM writes a checkpoint and exits with 130; anything unexpected
+exits with 1 (NINT_TRACEBACK=1 shows its traceback). docs/running.md says more.
 """
 import argparse
 import os
+import shlex
+import signal
 import sys
 
 from utils.engine.config import load_config
@@ -31,6 +34,9 @@ def main(task_name: str, argv=None):
                         help="print the resolved configuration, every key with its meaning, and exit")
     parser.add_argument("overrides", nargs="*", help="SECTION.key=value")
     args = parser.parse_args(argv)
+    # SIGTERM (Slurm, Ray, `timeout`) before or after the loop ends like Ctrl-C there; inside
+    # the loop the trainer catches both and checkpoints.
+    previous = _sigterm_as_keyboard_interrupt()
     try:
         return _run(task_name, args)
     except UserError as e:
@@ -46,6 +52,43 @@ def main(task_name: str, argv=None):
         print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
               f"(set NINT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_keyboard_interrupt():
+    """Install a SIGTERM handler that raises KeyboardInterrupt; returns the previous handler
+    (None when not in the main thread)."""
+    def handle(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, handle)
+    except ValueError:
+        return None
+
+
+def _saved_task(config_path: str):
+    """The task ('image', 'audio', 'sdf') whose DATASET_CONFIGS keys a saved config.yaml has; None if unclear."""
+    from utils.engine.config import CONFIG_DIR, read_yaml
+    from utils.tasks import TASKS
+    saved = set((read_yaml(config_path).get("DATASET_CONFIGS") or {}))
+    for name in TASKS:
+        keys = set(read_yaml(os.path.join(CONFIG_DIR, f"train_{name}.yaml")).get("DATASET_CONFIGS") or {})
+        if keys and keys == saved:
+            return name
+    return None
+
+
+def check_out_dir(out_root: str, out_dir):
+    """UserError when a relative TRAIN_CONFIGS.out_dir leads out of out_root ('../x', 'a/..');
+    an absolute out_dir is used as given, null names the folder after the run."""
+    if out_dir is None or os.path.isabs(out_dir):
+        return
+    inside = os.path.relpath(os.path.normpath(os.path.join(out_root, out_dir)), os.path.normpath(out_root))
+    if inside.split(os.sep)[0] in ("..", "."):
+        raise UserError(f"TRAIN_CONFIGS.out_dir={out_dir!r} leads outside TRAIN_CONFIGS.out_root={out_root!r}; "
+                        f"give a folder name inside it, or an absolute path")
 
 
 def _run(task_name, args):
@@ -55,23 +98,35 @@ def _run(task_name, args):
     from utils.engine.trainer import Interrupted, TrainingDiverged, train
     from utils.tasks import build_task
 
-    if args.print_config:
-        from utils.engine.reference import commented_yaml
-        print(commented_yaml(task_name, load_config(task_name, args.config, args.overrides)), end="")
-        return 0
     if args.resume:
-        run_dir = args.resume.rstrip("/")
+        run_dir = args.resume.rstrip("/") or "/"
         saved = os.path.join(run_dir, "config.yaml")
-        if not os.path.isfile(os.path.join(run_dir, "checkpoint.pt")) or not os.path.isfile(saved):
-            raise UserError(f"cannot resume {run_dir}: no checkpoint.pt and config.yaml there")
         if args.config or args.overrides:
             raise UserError("--resume continues a run with its saved config.yaml; drop --config and overrides")
+        if not os.path.isfile(saved):
+            raise UserError(f"cannot resume {run_dir}: no config.yaml there (not a run folder)")
+        owner = _saved_task(saved)
+        if owner is not None and owner != task_name:
+            raise UserError(f"{run_dir} is an {owner} run; resume it with python train_{owner}.py --resume "
+                            f"{shlex.quote(run_dir)}")
+        if args.print_config:  # the run's own configuration, as it will continue
+            from utils.engine.reference import commented_yaml
+            print(commented_yaml(task_name, load_config(task_name, saved)), end="")
+            return 0
+        if not os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
+            raise UserError(f"cannot resume {run_dir}: no checkpoint.pt there (the run stopped before its first "
+                            f"evaluation, or the file was removed)")
         status = _summary_status(run_dir)
         if status == "completed":
             raise UserError(f"{run_dir} already finished (summary.json status: completed)")
         cfg = load_config(task_name, saved)
     else:
         cfg = load_config(task_name, args.config, args.overrides)
+        if args.print_config:
+            from utils.engine.reference import commented_yaml
+            print(commented_yaml(task_name, cfg), end="")
+            return 0
+        check_out_dir(cfg["TRAIN_CONFIGS"]["out_root"], cfg["TRAIN_CONFIGS"]["out_dir"])  # before the signal loads
 
     device = resolve_device(cfg["TRAIN_CONFIGS"]["device"])
     task = build_task(task_name, cfg, device)
@@ -87,14 +142,16 @@ def _run(task_name, args):
         if not args.resume and os.path.isdir(run_dir) and not os.listdir(run_dir):
             os.rmdir(run_dir)
         raise
-    except Interrupted:
-        print(f"interrupted: checkpoint saved. Continue with: python train_{task_name}.py --resume {run_dir}",
-              file=sys.stderr)
+    except Interrupted as e:
+        by = f" by {e.signal_name}" if e.signal_name else ""
+        print(f"interrupted{by}: checkpoint saved. Continue with: python train_{task_name}.py --resume "
+              f"{shlex.quote(run_dir)}", file=sys.stderr)
         return 130
     except TrainingDiverged as e:
         ckpt = os.path.join(run_dir, "checkpoint.pt")
-        kept = (f"the last good checkpoint is {ckpt}" if os.path.isfile(ckpt)
-                else "it diverged before the first evaluation, so no checkpoint was written")
+        kept = (f"the last good checkpoint is {ckpt} (step {e.checkpoint_step}, all parameters finite)"
+                if e.checkpoint_step is not None and os.path.isfile(ckpt)
+                else "no checkpoint was written before it diverged (each one is checked finite first)")
         print(f"error: {e}; stopped, {kept} (try a lower TRAIN_CONFIGS.lr)", file=sys.stderr)
         return 3
     _print_result(summary, task, run_dir)

@@ -28,6 +28,7 @@ TRAIN_CONFIGS.max_train_seconds > 0 ends training at the first step whose traini
 clock has passed it: that step is evaluated and the run completes there (summary.json's
 `iterations` is that step, `stopped_by` says why); `iterations` still sets the schedules.
 """
+import hashlib
 import json
 import os
 import time
@@ -83,6 +84,66 @@ def resolve_device(name: str) -> torch.device:
 def synchronize(device: torch.device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+_AUTO_THREADS = None  # the automatic thread count, decided once per process
+_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice (one per core), before any run changes it
+
+
+def busy_cores(seconds: float = 0.25):
+    """How many cores other programs keep busy now: the non-idle share of all cores' time over
+    `seconds` (Linux /proc/stat), times the core count; None where that cannot be read. Not the
+    load average, which still counts a run that ended a minute ago (a sweep's previous run)."""
+    def read():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)  # total, idle + iowait
+    try:
+        total0, idle0 = read()
+        time.sleep(seconds)
+        total1, idle1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (1.0 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+
+
+def thread_count(setting: int, log=print) -> int:
+    """CPU threads torch uses for this run (>= 1); sets them. setting: TRAIN_CONFIGS.num_threads.
+
+    > 0: that many. 0 (automatic): OMP_NUM_THREADS or MKL_NUM_THREADS when set (torch already
+    follows them); else the cores this process may use minus the cores other programs keep busy
+    at start (`busy_cores`), at least 1 and at most torch's default, decided once per process.
+    Why: torch's default of one thread per core makes every thread wait for the slowest when
+    other programs share the cores, and a run can become tens of times slower.
+    """
+    global _AUTO_THREADS
+    if setting:
+        torch.set_num_threads(int(setting))
+    elif not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
+        if _AUTO_THREADS is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            busy = busy_cores()
+            _AUTO_THREADS = max(1, min(_DEFAULT_THREADS, cores - round(busy or 0.0)))
+            if _AUTO_THREADS < min(_DEFAULT_THREADS, cores):
+                log(f"note: other programs keep {busy:.1f} of {cores} cores busy; training with "
+                    f"{_AUTO_THREADS} thread(s) (TRAIN_CONFIGS.num_threads sets the number)")
+        torch.set_num_threads(_AUTO_THREADS)
+    return torch.get_num_threads()
+
+
+def signal_fingerprint(task, dataset_cfg: dict) -> str:
+    """SHA-256 of the loaded signal (the task's `fingerprint_tensors`) and the DATASET_CONFIGS that
+    define it: --resume refuses a checkpoint whose signal differs (a replaced or edited file)."""
+    digest = hashlib.sha256(json.dumps(dataset_cfg, sort_keys=True, default=str).encode())
+    for tensor in task.fingerprint_tensors():
+        digest.update(np.ascontiguousarray(tensor.detach().cpu().numpy()).tobytes())
+    return digest.hexdigest()
+
+
+class CheckpointUnreadable(UserError):
+    """checkpoint.pt cannot be read (truncated, empty, not a checkpoint of this program)."""
 
 
 class _ConstantLR:
@@ -157,7 +218,7 @@ class Run:
 
     def __init__(self, cfg: dict, task, run_dir: str, device: torch.device, resume: bool = False, log=print):
         train_cfg, model_cfg = cfg["TRAIN_CONFIGS"], cfg["model_config"]
-        self.cfg, self.task, self.run_dir, self.device = cfg, task, run_dir, device
+        self.cfg, self.task, self.run_dir, self.device, self._log = cfg, task, run_dir, device, log
         self.total_steps = int(train_cfg["iterations"])
         self.max_train_seconds = float(train_cfg["max_train_seconds"])
         self.eval_interval = int(train_cfg["eval_interval"])
@@ -165,8 +226,11 @@ class Run:
         train_cfg["forward_chunk"] = self.forward_chunk = chunk_points(train_cfg["forward_chunk"], device.type, "forward")
         train_cfg["step_chunk"] = self.step_chunk = chunk_points(train_cfg["step_chunk"], device.type, "step")
         seed = int(train_cfg["seed"])
-        if train_cfg["num_threads"]:  # 0: torch's default
-            torch.set_num_threads(int(train_cfg["num_threads"]))
+        self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+        saved = self._read_checkpoint() if resume else None
+        # A resumed run keeps the thread count it started with (same arithmetic, bit for bit).
+        self.num_threads = thread_count(int(train_cfg["num_threads"]) or (saved or {}).get("num_threads", 0),
+                                        log)
         torch.manual_seed(seed)
         np.random.seed(seed)
 
@@ -177,9 +241,10 @@ class Run:
         self.lr_scheduler = make_lr_scheduler(train_cfg["lr_scheduler"], self.optimizer, self.total_steps)
         # On the training device: the samplers' draws then need no host-to-device copy
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.sampler = build_sampler(cfg, task.n_points, self.generator, signal=task.signal)
+        self.sampler = build_sampler(cfg, task.n_points, self.generator, signal=task.signal,
+                                     notify=(lambda *_: None) if resume else log)
         self.logger = RunLogger(run_dir, task.metrics, task.thresholds)
-        self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+        self.fingerprint = signal_fingerprint(task, cfg["DATASET_CONFIGS"])
         self.clock = Clock(device)
         # The release's clock (see the module text): kept when every step is evaluated
         self.release_clock = self.eval_interval == 1
@@ -191,15 +256,17 @@ class Run:
         # steps only (a NaN is then reported at the first evaluation step after it appeared)
         self.check_loss_every_step = device.type != "cuda"
         self.step = 0
+        self.checkpoint_step = None  # the step of the checkpoint on disk (every one written is finite)
         if resume:
-            self._load_checkpoint()
+            self._load_checkpoint(saved)
             log(f"resuming {run_dir} at step {self.step} of {self.total_steps}")
         else:
             dump_config(cfg, os.path.join(run_dir, "config.yaml"))
 
         log(f"signal: {task.describe()} | model: {model_cfg['name']} "
             f"{model_cfg['hidden_layers']}x{model_cfg['hidden_features']} ({self.n_params:,} parameters) | "
-            f"sampler: {cfg['EXP_CONFIGS']['strategy_type']} | device: {device} | lr {lr:g}")
+            f"sampler: {cfg['EXP_CONFIGS']['strategy_type']} | device: {device}"
+            f"{f' ({self.num_threads} threads)' if device.type == 'cpu' else ''} | lr {lr:g}")
 
         self.wandb = None
         if cfg["WANDB_CONFIGS"]["use_wandb"]:
@@ -282,9 +349,13 @@ class Run:
                     or done == self.total_steps):
                 self.wandb.log_media(done, self.task.wandb_media(self.model, first=first_media))
 
+    def snapshot_due(self) -> bool:
+        """A TRAIN_CONFIGS.snapshot_seconds entry the training clock has just passed."""
+        return bool(self.pending_snapshots) and self.clock.train_seconds >= self.pending_snapshots[0]
+
     def take_snapshots(self, done: int):
         """The task's reconstruction for each TRAIN_CONFIGS.snapshot_seconds the clock has just passed."""
-        while self.pending_snapshots and self.clock.train_seconds >= self.pending_snapshots[0]:
+        while self.snapshot_due():
             with self.clock.off():
                 self._save_snapshot(self.pending_snapshots.pop(0), done)
 
@@ -322,20 +393,52 @@ class Run:
                  "sampler": self.sampler.state_dict(), "logger": self.logger.state_dict(),
                  "torch_rng": torch.get_rng_state(), "step": step,
                  "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds,
-                 "wall_seconds": self.clock.wall_seconds, "release_eval_seconds": self.release_eval_seconds}
+                 "wall_seconds": self.clock.wall_seconds, "release_eval_seconds": self.release_eval_seconds,
+                 "task": self.task.modality, "signal_fingerprint": self.fingerprint, "num_threads": self.num_threads}
         torch.save(state, self.checkpoint_path + ".tmp")
         os.replace(self.checkpoint_path + ".tmp", self.checkpoint_path)
+        self.checkpoint_step = step
 
-    def _load_checkpoint(self):
-        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(ckpt["model"])
+    def _read_checkpoint(self) -> dict:
+        """checkpoint.pt's content; CheckpointUnreadable naming the file when it is truncated,
+        empty or not a checkpoint written by a run."""
+        try:
+            ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        except Exception as e:
+            first = str(e).splitlines()[0][:200] if str(e) else ""
+            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} is unreadable (truncated, empty or not "
+                                       f"a checkpoint: {type(e).__name__}{': ' + first if first else ''}); "
+                                       f"start a new run instead") from None
+        missing = [k for k in ("model", "optimizer", "sampler", "logger", "torch_rng", "step")
+                   if not isinstance(ckpt, dict) or k not in ckpt]
+        if missing:
+            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} is not a checkpoint of a training run "
+                                       f"(missing {', '.join(missing)}); start a new run instead")
+        return ckpt
+
+    def _load_checkpoint(self, ckpt: dict):
+        if ckpt.get("task", self.task.modality) != self.task.modality:
+            raise UserError(f"{self.run_dir} is an {ckpt['task']} run; resume it with "
+                            f"python train_{ckpt['task']}.py --resume ...")
+        if "signal_fingerprint" not in ckpt:
+            self._log(f"note: {self.checkpoint_path} records no signal fingerprint (written before checkpoints "
+                      f"had one); the signal cannot be checked against it")
+        elif ckpt["signal_fingerprint"] != self.fingerprint:
+            raise UserError(f"cannot resume {self.run_dir}: the signal differs from the one it was trained on "
+                            f"({self.task.describe()}: the file {self.cfg['DATASET_CONFIGS']['file_path']} changed "
+                            f"since); start a new run, or put the original file back")
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except RuntimeError as e:
+            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} does not fit this run's model "
+                                       f"({str(e).splitlines()[0][:200]})") from None
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if ckpt["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
         self.sampler.load_state_dict(ckpt["sampler"])
         self.logger.load_state_dict(ckpt["logger"])
         torch.set_rng_state(ckpt["torch_rng"])
-        self.step = ckpt["step"]
+        self.step = self.checkpoint_step = ckpt["step"]
         self.clock.train_seconds, self.clock.eval_seconds = ckpt["train_seconds"], ckpt["eval_seconds"]
         self.clock.wall_before = ckpt.get("wall_seconds", 0.0)  # checkpoints from before wall_seconds: 0
         self.release_eval_seconds = ckpt.get("release_eval_seconds", 0.0)
@@ -348,7 +451,7 @@ class Run:
             "eval_seconds": self.clock.eval_seconds, "wall_seconds": self.clock.wall_seconds,
             **({"release_seconds": self.release_seconds} if self.release_clock else {}),
             "stopped_by": "max_train_seconds" if step < self.total_steps and self.out_of_time() else "iterations",
-            "parameters": self.n_params, "device": str(self.device),
+            "parameters": self.n_params, "device": str(self.device), "num_threads": self.num_threads,
             "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],
             "signal": self.task.describe(), "sampler": self.sampler.counts(), "time_accounting": TIME_ACCOUNTING})
 

@@ -10,15 +10,33 @@ import json
 import math
 import os
 
+from utils.errors import UserError
+
 
 def fresh_run_dir(root: str, name: str) -> str:
-    """root/name, or root/name_1, root/name_2, ... when that folder exists and is not empty."""
+    """root/name, or root/name_1, root/name_2, ... when that path exists and is not an empty
+    folder (an earlier run's outputs are never overwritten). A folder that cannot be made is a
+    UserError naming the path and why."""
     path = os.path.join(root, name)
     k = 0
-    while os.path.isdir(path) and os.listdir(path):
+    while os.path.exists(path) and not (os.path.isdir(path) and not os.listdir(path)):
         k += 1
         path = os.path.join(root, f"{name}_{k}")
-    os.makedirs(path, exist_ok=True)
+    # The first part of the path that exists but is not a folder (e.g. out_root is a file)
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UserError(f"cannot create the run folder {path}: {parent} is a file, not a folder "
+                        f"(TRAIN_CONFIGS.out_root / out_dir)")
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".write_test")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot create the run folder {path}: {e.strerror or type(e).__name__} "
+                        f"(TRAIN_CONFIGS.out_root / out_dir)") from None
     return path
 
 

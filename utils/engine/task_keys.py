@@ -133,7 +133,8 @@ TRAIN_PARAMS = {
     "out_root": Param("outputs", "runs are written under this folder"),
     "out_dir": Param(None, "the run folder's name; null = <task>_<file stem>_<strategy>_<model>",
                      check=_out_dir_check, rule="null | a folder name"),
-    "num_threads": Param(0, "CPU threads for torch; 0 = torch's default (all cores). Parallel runs: cores / jobs",
+    "num_threads": Param(0, "CPU threads for torch; 0 = automatic: OMP_NUM_THREADS when set, else the cores "
+                         "not busy at start (docs/running.md). Parallel runs: cores / jobs",
                          "[0, inf)"),
     "forward_chunk": Param("auto", "no-grad forwards over many points (samplers, evaluation) in chunks of this "
                            "many points: auto (by device, utils/devices.py) | 0 (one piece) | N", kind=object,

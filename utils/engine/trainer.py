@@ -17,11 +17,33 @@ from utils.engine.run import Run
 
 
 class TrainingDiverged(Exception):
-    """The loss became NaN or inf."""
+    """The loss or the parameters became NaN or inf. `checkpoint_step`: the step of the last
+    checkpoint written (every one is checked finite before it is written), None when none was."""
+
+    checkpoint_step = None
 
 
 class Interrupted(Exception):
-    """Ctrl-C (or a test's stop_at): a checkpoint was written; --resume continues."""
+    """Ctrl-C, SIGTERM (or a test's stop_at): a checkpoint was written; --resume continues.
+    `signal_name`: SIGINT, SIGTERM or None (stop_at)."""
+
+    def __init__(self, signal_name=None):
+        super().__init__(signal_name or "stop_at")
+        self.signal_name = signal_name
+
+
+def non_finite_parameters(model) -> list:
+    """Names of the model's parameters holding a NaN or inf (empty when all are finite)."""
+    return [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+
+
+def check_parameters(model, step: int):
+    """TrainingDiverged when an update left a parameter non-finite: nothing is evaluated or
+    saved from such a model (the loss is read before the update, so it cannot tell)."""
+    bad = non_finite_parameters(model)
+    if bad:
+        raise TrainingDiverged(f"parameters became non-finite at step {step} ({', '.join(bad[:3])}"
+                               f"{', ...' if len(bad) > 3 else ''})")
 
 
 def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0, pointwise=True,
@@ -68,27 +90,31 @@ def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0,
 
 
 class _InterruptFlag:
-    """First Ctrl-C asks the loop to stop at the next step boundary; a second one aborts."""
+    """The first Ctrl-C (SIGINT) or SIGTERM (what Slurm, Ray and `timeout` send) asks the loop to
+    stop at the next step boundary, checkpoint and summary written; a second one aborts."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.raised = False
-        self._previous = None
+        self.raised = None      # the name of the signal received, None while none came
+        self._previous = {}
 
     def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not in the main thread
-            self._previous = None
+        for sig in self.SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread
+                pass
         return self
 
     def _handle(self, signum, frame):
         if self.raised:
             raise KeyboardInterrupt
-        self.raised = True
+        self.raised = signal.Signals(signum).name
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: int = None, log=print) -> dict:
@@ -105,7 +131,7 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
         try:
             for step in range(run.step, S):
                 if interrupt.raised or (stop_at is not None and step >= stop_at):
-                    raise Interrupted
+                    raise Interrupted(interrupt.raised)
                 with clock.training():
                     coords, targets = task.batch(step, run.generator)
                     selection = sampler.select(SelectionContext(step, S, model, coords, targets, run.forward_chunk))
@@ -116,8 +142,11 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                     run.lr_scheduler.step()
                     sampler.observe(selection, point_loss, x.grad)
                 done = step + 1
-                run.take_snapshots(done)
+                if run.snapshot_due():
+                    check_parameters(model, done)  # no picture of a diverged model either
+                    run.take_snapshots(done)
                 if run.evaluation_due(done):
+                    check_parameters(model, done)
                     with clock.off():
                         metrics = run.evaluate(done)
                         run.log(done, metrics, float(loss), len(x))
@@ -126,11 +155,18 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                 if run.out_of_time():  # TRAIN_CONFIGS.max_train_seconds: evaluated above, done
                     break
         except Interrupted:
+            try:
+                check_parameters(model, step)  # a non-finite model is never checkpointed
+            except TrainingDiverged as e:
+                run.write_summary("diverged", step)
+                e.checkpoint_step = run.checkpoint_step
+                raise e from None
             run.save_checkpoint(step)
             run.write_summary("interrupted", step)
             raise
-        except TrainingDiverged:
+        except TrainingDiverged as e:
             run.write_summary("diverged", step)
+            e.checkpoint_step = run.checkpoint_step
             raise
         finally:
             run.close_progress()

@@ -102,6 +102,24 @@ def resolve_columns(columns, adjustments, where: str) -> list:
         raise UserError(f"{where}: {e}") from None
 
 
+def check_columns(columns: list, task_cls, where: str):
+    """UserError for a column the runs of `task_cls` cannot fill: a metric they do not compute, or
+    a time_to / iters_to threshold they do not record (summary.json holds only the task's
+    `thresholds`; any other would read as "not reached" whatever the run reached)."""
+    from utils.engine.run_logger import threshold_key
+    metrics = list(task_cls.metrics)
+    recorded = [threshold_key(m, t) for m, values in task_cls.thresholds.items() for t in values]
+    for spec in columns:
+        kind = column_kind(spec)
+        value = spec[kind]
+        if kind in ("metric", "best", "final") and value not in metrics:
+            raise UserError(f"{where}: column {spec['id']}: {task_cls.modality} runs record no metric "
+                            f"{value!r}; metrics: {', '.join(metrics)}")
+        if kind in ("time_to", "iters_to") and value not in recorded:
+            raise UserError(f"{where}: column {spec['id']}: {task_cls.modality} runs do not record the threshold "
+                            f"{value!r}; recorded: {', '.join(recorded)}")
+
+
 def ended_before(spec: dict, result) -> bool:
     """True for an at_seconds column of a run whose training ended before that many seconds:
     the run has no value there (it did not train that long), whatever it reached at its end."""

@@ -5,6 +5,7 @@ share the CPU/GPU. Ctrl-C reaches the children too; they write their checkpoints
 nothing new is started.
 """
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,15 +25,36 @@ def _subprocess_env(jobs: int) -> dict:
     return env
 
 
+_RUNNING = set()  # the training processes running now (a SIGTERM to reproduce.py is passed on to them)
+_RUNNING_LOCK = threading.Lock()
+
+
+def terminate_running():
+    """Pass a SIGTERM on to every running training process: each checkpoints and exits (130).
+    Ctrl-C needs no such call: the terminal sends it to the children as well."""
+    with _RUNNING_LOCK:
+        for proc in _RUNNING:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+
 def run_local(sweep, run, action: str, jobs: int) -> str:
     """One run as a subprocess in the repository root; returns its status (run_folder.record)."""
     prepare(run, action)
     argv = [sys.executable, *train_argv(sweep, run, action)]
     t0 = time.time()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=_subprocess_env(jobs))
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_subprocess_env(jobs))
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        stdout, stderr = proc.communicate()
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
     meta = {"backend": "local", "jobs": jobs, "host": socket.gethostname(),
             "wall_seconds": round(time.time() - t0, 2), "command": " ".join(argv[1:])}
-    return record(run, action, proc.returncode, proc.stdout, proc.stderr, meta)
+    return record(run, action, proc.returncode, stdout, stderr, meta)
 
 
 def run_pool(sweep, todo: list, jobs: int, log=print) -> dict:

@@ -33,8 +33,8 @@ import yaml
 
 from utils.engine.config import ROOT, read_yaml, task_defaults
 from utils.errors import UserError
-from utils.reproduce.columns import resolve_columns
-from utils.tasks import TASKS
+from utils.reproduce.columns import check_columns, resolve_columns
+from utils.tasks import TASKS, task_class
 
 SWEEP_DIR = os.path.join(ROOT, "config", "paper")
 SWEEP_KEYS = ("task", "title", "description", "presets", "runs", "columns", "paper", "figures")
@@ -333,8 +333,19 @@ def scale_step_constants(runs: list, factor: Fraction, preset_overrides: dict, d
             run["scaled"][name] = (int(value), scaled)
 
 
+def sweep_presets(name: str) -> list:
+    """The preset names of sweep `name` (['default'] when it declares none); [] when unreadable."""
+    try:
+        data = read_yaml(sweep_path(name))
+    except UserError:
+        return []
+    presets = data.get("presets") or {"default": {}}
+    return list(presets) if isinstance(presets, dict) else []
+
+
 def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: str = "results",
-               repeats: int = None, extra_overrides: dict = None, variant: str = None) -> Sweep:
+               repeats: int = None, extra_overrides: dict = None, variant: str = None,
+               images_flag: str = "--images") -> Sweep:
     """Read a sweep file and expand it for `preset` (and the signals of `images`, a folder or file).
     repeats > 1: each run N times in folders <name>__repeat-<k>, repeat k with TRAIN_CONFIGS.seed
     = the run's seed + k - 1 (repeat 1 keeps it): paired repeats, same seed across the runs.
@@ -367,6 +378,7 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
             raise UserError(f"{where}, preset '{preset}': repeats must be a whole number >= 1, got {repeats!r}")
 
     columns = resolve_columns(data.get("columns"), preset_spec.get("columns"), where)
+    check_columns(columns, task_class(task), where)
     figures = data.get("figures") or []
     unknown = [f for f in figures if f not in FIGURES]
     if unknown:
@@ -395,7 +407,7 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
     stem = (table if preset == "paper" else f"{table}_{preset}") + (f"_{variant}" if variant else "")
     signals = None
     if images:
-        signals = list_signals(images, task)
+        signals = list_signals(images, task, images_flag)
         tag = _sanitise(os.path.basename(os.path.normpath(images)))
         runs_dir = os.path.join(runs_dir, f"images-{tag}")
         stem = f"{stem}_{tag}"

@@ -23,6 +23,11 @@ class Task:
         """(coords, targets) for `step`: fixed for images and audio, fresh points for SDF."""
         return self.coords, self.targets
 
+    def fingerprint_tensors(self) -> list:
+        """The tensors that define the signal a run fits (hashed into the checkpoint, so that
+        --resume refuses a replaced or edited file). Default: coords and targets."""
+        return [self.coords, self.targets]
+
     @property
     def signal(self) -> dict:
         """What structure-aware samplers may read: {'modality': ..., plus task-specific fields}."""

@@ -60,6 +60,14 @@ def load_audio(path: str, num_secs=2.0, start_sec=0.0, sample_rate=16000, resamp
         data, _ = sf.read(path, start=lo, stop=hi, dtype="float32", always_2d=True)
     except Exception as e:
         raise UserError(f"cannot decode audio {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if not np.all(np.isfinite(data)):
+        raise UserError(f"{path}: {int(np.sum(~np.isfinite(data)))} sample(s) of the excerpt are NaN or inf; "
+                        f"a target must be finite")
+    peak = float(np.abs(data).max()) if data.size else 0.0
+    if peak > 1.0:
+        # A float file beyond full scale would be clipped in silence: refuse it instead
+        raise UserError(f"{path}: samples reach {peak:g}, beyond full scale [-1, 1]; normalise the clip "
+                        f"(divide by its peak) first")
     if data.shape[1] > 1:
         notify(f"note: {os.path.basename(path)} has {data.shape[1]} channels; mixed down to mono (channel mean)")
     wave = data.mean(axis=1).astype(np.float64)
@@ -73,7 +81,7 @@ def load_audio(path: str, num_secs=2.0, start_sec=0.0, sample_rate=16000, resamp
     wave = wave[skip: skip + n_out]
     if len(wave) < n_out:  # rounding at the very end of the file: pad the last sample(s)
         wave = np.pad(wave, (0, n_out - len(wave)), mode="edge")
-    return np.clip(wave, -1.0, 1.0).astype(np.float32), rate
+    return np.clip(wave, -1.0, 1.0).astype(np.float32), rate  # clip: the resampler's overshoot only
 
 
 def write_wav(path: str, wave: np.ndarray, sample_rate: int):

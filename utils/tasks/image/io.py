@@ -41,6 +41,8 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
     8 or 16 bit, or float. `size`: None, an int (square) or (H, W) to resize to (anti-aliased).
     """
     require_file(path, "image")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"cannot read image {path}: the file is empty")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -52,7 +54,11 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
             if img is None:
                 img = np.asarray(iio.imread(path))
     except Exception as e:
-        raise UserError(f"cannot read image {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        first = str(e).splitlines()[0] if str(e) else ""
+        if "Could not find a backend" in first:  # imageio's words for "no reader knows this file"
+            raise UserError(f"cannot read image {path}: not a format any installed reader knows "
+                            f"(PNG, JPEG, TIFF, BMP, ...), or not an image at all") from None
+        raise UserError(f"cannot read image {path}: {type(e).__name__}: {first}") from None
     if img.ndim == 2:
         img = img[..., None]
     if img.ndim != 3:
@@ -68,7 +74,15 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
     elif img.dtype == np.uint16:
         img = img.astype(np.float32) / 65535.0
     elif np.issubdtype(img.dtype, np.floating):
-        img = np.clip(img.astype(np.float32), 0.0, 1.0)
+        img = img.astype(np.float32)
+        if not np.all(np.isfinite(img)):
+            bad = int(np.sum(~np.isfinite(img)))
+            raise UserError(f"{path}: {bad} pixel value(s) are NaN or inf; a target must be finite")
+        lo, hi = float(img.min()), float(img.max())
+        if lo < 0.0 or hi > 1.0:
+            # Never clipped in silence (a float TIFF in [0, 255] would become all white)
+            raise UserError(f"{path}: float pixel values span [{lo:g}, {hi:g}], outside [0, 1]; scale the "
+                            f"image to [0, 1] first (e.g. divide by its maximum) or save it as 8/16-bit")
     elif img.dtype == bool:
         img = img.astype(np.float32)
     else:
@@ -76,6 +90,11 @@ def load_image(path: str, size=None, notify=print) -> np.ndarray:
     if size is not None:
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         if (h, w) != img.shape[:2]:
+            factor = max(h / img.shape[0], w / img.shape[1])
+            if factor > 1:
+                notify(f"note: {os.path.basename(path)} is {img.shape[0]}x{img.shape[1]}; upscaled {factor:.3g}x to "
+                       f"{h}x{w} (bilinear), so the target holds no detail finer than the file's "
+                       f"(DATASET_CONFIGS.img_size)")
             # bilinear, with Gaussian anti-aliasing when shrinking
             img = resize(img, (h, w), order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
     if min(img.shape[:2]) < 2:

@@ -84,6 +84,9 @@ def _backbone_state(backbone_path=None, allow_download=False):
             reasons.append(f"{path} lacks AlexNet's features.* weights")
         except Exception as e:  # not a state dict: LPIPS is optional, never fatal
             reasons.append(f"cannot load {path} ({type(e).__name__})")
+        if path == backbone_path:  # the user's own file is never passed over in silence
+            print(f"note: TRAIN_CONFIGS.lpips_backbone {path} is not usable ({reasons[-1]}); "
+                  f"trying the shipped AlexNet weights")
     try:
         hub = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(TORCHVISION_ALEXNET_URL))
         if os.path.isfile(hub) or allow_download:

@@ -23,6 +23,21 @@ def snapshot_name(seconds: float) -> str:
     return f"reconstruction_at_{seconds:g}s.png"
 
 
+LARGE_IMAGE_POINTS = 1024 * 1024  # above this many pixels a run says what its size costs
+PAPER_POINTS = 512 * 512           # the paper's images
+
+
+def large_image_note(name: str, height: int, width: int, channels: int) -> str:
+    """What a large image costs: its points, the memory of its coordinates and targets (float32,
+    training and evaluation copies), and how much more a full pass costs than at the paper's size."""
+    n = height * width
+    megabytes = 2 * n * (2 + channels) * 4 / 2**20
+    return (f"note: {name} is {height}x{width} = {n / 1e6:.1f}M points: coordinates and targets take about "
+            f"{megabytes:,.0f} MB, and every evaluation (and each full pass of the samplers that score every "
+            f"point) runs the model over all of them, {n / PAPER_POINTS:.0f}x the work at the paper's 512x512; "
+            f"DATASET_CONFIGS.img_size (e.g. 512) trains on a resized copy")
+
+
 def image_grid(height: int, width: int) -> torch.Tensor:
     """[H*W, 2] coordinates (row, col) in [-1, 1], row-major."""
     rows = torch.linspace(-1.0, 1.0, height)
@@ -49,6 +64,8 @@ class ImageTask(Task):
         self.coords = image_grid(self.height, self.width).to(device)
         values = torch.from_numpy(self.image.reshape(-1, self.out_features))
         self.targets = (values * (hi - lo) + lo).to(device)
+        if self.height * self.width > LARGE_IMAGE_POINTS:
+            notify(large_image_note(os.path.basename(self.path), self.height, self.width, self.out_features))
 
         # Evaluation grid: the training grid, or (super-resolution) another size or file.
         if data["eval_file_path"] or data["eval_size"]:
@@ -75,6 +92,10 @@ class ImageTask(Task):
             self.lpips_model, self.lpips_reason = load_lpips(train["lpips_backbone"], device)
             if self.lpips_model is None:
                 notify(f"LPIPS unavailable, recorded as null: {self.lpips_reason}")
+
+    def fingerprint_tensors(self):
+        """The training image and the evaluation image (super-resolution: another file or size)."""
+        return [self.targets, torch.from_numpy(self.eval_image)]
 
     def describe(self):
         return f"{os.path.basename(self.path)} {self.height}x{self.width}x{self.out_features}"

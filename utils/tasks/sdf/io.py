@@ -12,6 +12,8 @@ leave holes). All distances, noise scales and metrics are in these normalized un
 """
 import hashlib
 import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
@@ -57,13 +59,58 @@ def file_hash(path: str) -> str:
     return digest.hexdigest()
 
 
+MAX_COORDINATE = 1e15  # |vertex coordinate| beyond this: squared distances overflow float32, the file is corrupt
+
+
+@contextmanager
+def _captured_stderr():
+    """libigl's C++ reader prints its complaints straight to file descriptor 2; collect them
+    (yielded list, filled on exit) so that our one-line error can quote them instead."""
+    captured = []
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 to redirect
+        yield captured
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.extend(line.strip() for line in sink.read().decode(errors="replace").splitlines()
+                            if line.strip())
+
+
+def _non_finite_line(path: str):
+    """(line number, line) of the first vertex line with a NaN or inf coordinate in a text mesh; None."""
+    try:
+        with open(path, errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                words = line.split()
+                if words[:1] == ["v"] and any(w.lower().lstrip("+-") in ("nan", "inf", "infinity")
+                                              for w in words[1:4]):
+                    return number, line.strip()
+                if number > 10_000_000:
+                    break
+    except OSError:
+        pass
+    return None
+
+
 def _read_mesh(path: str):
     import igl  # libigl: a compiled extension, imported only when a mesh is read
     try:
-        vertices, faces = igl.read_triangle_mesh(path)
+        with _captured_stderr() as complaints:
+            vertices, faces = igl.read_triangle_mesh(path)
     except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"cannot read mesh {path}: {first}") from None
+        bad = _non_finite_line(path)
+        if bad is not None:
+            raise UserError(f"{path}: the mesh has non-finite vertices (line {bad[0]}: {bad[1][:60]!r})") from None
+        first = (complaints[0] if complaints else str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise UserError(f"cannot read mesh {path}: {first.removeprefix('Error: ')}") from None
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     if vertices.ndim != 2 or vertices.shape[0] == 0:
@@ -112,7 +159,12 @@ def load_shape(path: str) -> Shape:
         raise UserError(f"{path}: unsupported shape format '{ext}'; meshes: {', '.join(MESH_FORMATS)}; "
                         f"oriented point clouds: {', '.join(POINT_CLOUD_FORMATS)} (x y z nx ny nz)")
     if not np.all(np.isfinite(vertices)):
-        raise UserError(f"{path}: vertex coordinates contain NaN or inf")
+        raise UserError(f"{path}: the {'mesh' if faces is not None else 'point cloud'} has non-finite vertices "
+                        f"({int(np.sum(~np.all(np.isfinite(vertices), axis=1)))} with NaN or inf coordinates)")
+    largest = float(np.abs(vertices).max())
+    if largest > MAX_COORDINATE:
+        raise UserError(f"{path}: vertex coordinates reach {largest:.3g}, beyond {MAX_COORDINATE:g}: the file's "
+                        f"vertices look corrupt (distances would overflow)")
     if faces is not None:
         # Only the vertices that faces use define the shape (OBJ files may carry stray ones).
         used = np.unique(faces)

@@ -125,6 +125,11 @@ class SdfTask(Task):
         return {"modality": "sdf", "fresh_points": True,
                 "strata": {"coarse": (0, self.n_coarse), "fine": (self.n_coarse, self.num_samples)}}
 
+    def fingerprint_tensors(self) -> list:
+        """The normalized shape and the training pool drawn from it (fresh points come from the pool)."""
+        faces = self.shape.faces if self.shape.faces is not None else self.shape.normals
+        return [torch.from_numpy(self.shape.vertices), torch.from_numpy(faces), self.pool_points, self.pool_sdf]
+
     def describe(self) -> str:
         s = self.shape
         kind = (f"mesh, {len(s.vertices):,} vertices, {len(s.faces):,} faces, "
