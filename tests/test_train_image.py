@@ -269,16 +269,17 @@ def test_lr_schedule_reaches_the_optimizer(tiny_image, tmp_path, schedule, facto
     assert ckpt["step"] == 12 and lr == pytest.approx(1e-3 * factor, rel=1e-9)
 
 
-def test_num_threads_sets_torchs_threads(tiny_image, tmp_path):
+def test_num_threads_sets_torchs_threads(tiny_image, tmp_path, monkeypatch):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
         run_tiny(tiny_config(tiny_image, tmp_path / "a", "EXP_CONFIGS.strategy_type=uniform",
                              "TRAIN_CONFIGS.num_threads=1", iterations=1))
         assert torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
         run_tiny(tiny_config(tiny_image, tmp_path / "b", "EXP_CONFIGS.strategy_type=uniform",
                              "TRAIN_CONFIGS.num_threads=0", iterations=1))
-        assert torch.get_num_threads() == 1  # 0: torch's default, left as it is
+        assert torch.get_num_threads() == 1  # 0 with OMP_NUM_THREADS set: torch's own count, left as it is
     finally:
         torch.set_num_threads(before)
 

@@ -70,11 +70,11 @@ def _sigterm_as_keyboard_interrupt():
 
 def _saved_task(config_path: str):
     """The task ('image', 'audio', 'sdf') whose DATASET_CONFIGS keys a saved config.yaml has; None if unclear."""
-    from utils.engine.config import CONFIG_DIR, read_yaml
+    from utils.engine.config import read_yaml, task_defaults
     from utils.tasks import TASKS
     saved = set((read_yaml(config_path).get("DATASET_CONFIGS") or {}))
     for name in TASKS:
-        keys = set(read_yaml(os.path.join(CONFIG_DIR, f"train_{name}.yaml")).get("DATASET_CONFIGS") or {})
+        keys = set(task_defaults(name)[0].get("DATASET_CONFIGS") or {})
         if keys and keys == saved:
             return name
     return None
