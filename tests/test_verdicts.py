@@ -235,7 +235,7 @@ def test_results_hold_no_stale_files():
                 allowed |= {stem + s for s in suffixes}
                 maps.setdefault(stem + "_selection_maps", set()).update(
                     os.path.basename(r.folder) + ".png" for r in sweep.runs)
-    other = re.compile(r"^(claims|chunk_cost|ntk_cost|vs_release|scale)(_[a-z0-9_]+)?\.(md|txt|png)$|^README\.md$")
+    other = re.compile(r"^(claims|chunk_cost|ntk_cost|vs_release|scale|thread_load)(_[a-z0-9_]+)?\.(md|txt|png)$|^README\.md$")
     stale = []
     for name in os.listdir(results):
         path = os.path.join(results, name)

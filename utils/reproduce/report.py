@@ -33,8 +33,9 @@ SCALE_HEADING = "## Scale ladder"    # the ratio section of scale_<preset>.md (s
 SUMMARY_BULLET = "On the paper's numbers:"
 # Facts of the code that explain a table's numbers; they hold whatever a rerun measures.
 NOTES = {
-    "table1": "EVOS applies its release's Laplacian loss on every step before step 1,500 "
-              "([docs/methods.md](../docs/methods.md#evos)), which slows its start on images in [0, 1].",
+    "table1": "EVOS applies its release's Laplacian loss on every step of its first 30% (step 1,500 of "
+              "5,000, scaled with the preset's length: [docs/methods.md](../docs/methods.md#scaled-presets)), "
+              "which slows its start on images in [0, 1] ([docs/methods.md](../docs/methods.md#evos)).",
     "table4": "`n/a`: the run had not been evaluated yet at that time (a model with slow steps evaluates "
               "first later).",
     "table7": "Our shapes are scaled to a longest side of 0.9 inside the unit cube before the Chamfer "
