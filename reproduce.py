@@ -24,10 +24,9 @@ traceback with NINT_TRACEBACK=1), 2 on bad input, 130 on Ctrl-C.
 import argparse
 import os
 import shlex
-import signal
 import sys
 
-from utils.errors import UserError
+from utils.errors import UserError, one_line_errors
 
 
 def _default_preset() -> str:
@@ -197,65 +196,44 @@ def _status(folder):
     return read_status(folder)
 
 
-def _sigterm_like_ctrl_c():
-    """SIGTERM (Slurm, Ray, `timeout`) ends a sweep like Ctrl-C: the running training processes
-    get it too, checkpoint and exit; nothing new starts. Returns the previous handler (None
-    outside the main thread)."""
-    def handle(signum, frame):
-        from utils.reproduce.local import terminate_running
-        terminate_running()
-        raise KeyboardInterrupt
-    try:
-        return signal.signal(signal.SIGTERM, handle)
-    except ValueError:
-        return None
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    previous = _sigterm_like_ctrl_c()
-    try:
-        if "list" in args.tables:
-            if args.tables != ["list"]:
-                raise UserError("'list' takes no other table names")
-            from utils.reproduce.sweep import available_sweeps, load_sweep, sweep_presets
-            names = available_sweeps()
-            preset = args.preset or "cpu"
-            presets = sorted({p for name in names for p in sweep_presets(name)})
-            if preset not in presets:
-                raise UserError(f"--preset {preset}: no sweep has that preset; presets: {', '.join(presets)}")
-            for name in names:
-                try:
-                    sweep = load_sweep(name, preset)
-                    print(f"{name:10s} {sweep.task:6s} {len(sweep.runs):3d} runs  {sweep.title}")
-                except UserError as e:
-                    print(f"{name:10s} unavailable: {e}")
-            return 0
-        if args.preset is None:
-            args.preset = _default_preset()
-            print(f"preset: {args.preset} ({'CUDA found' if args.preset == 'paper' else 'no CUDA'}; "
-                  f"choose with --preset paper|cpu)")
-        status = 0
-        for name in args.tables:
-            run = {"claims": run_claims, "report": run_report}.get(name)
-            status = max(status, run(args) if run else run_table(name, args))
-        return status
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to continue", file=sys.stderr)
-        return 130
-    except Exception as e:
-        # Not a known bad input but still not a wall of text: one line, and the traceback on request.
-        if os.environ.get("NINT_TRACEBACK"):
-            raise
-        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-              f"(set NINT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
-        return 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    return one_line_errors(lambda: _main(args), interrupted="interrupted; run the same command again to continue",
+                           on_sigterm=_stop_training_processes)
+
+
+def _stop_training_processes():
+    """On SIGTERM the running training processes get it too: they checkpoint and exit."""
+    from utils.reproduce.local import terminate_running
+    terminate_running()
+
+
+def _main(args) -> int:
+    if "list" in args.tables:
+        if args.tables != ["list"]:
+            raise UserError("'list' takes no other table names")
+        from utils.reproduce.sweep import available_sweeps, load_sweep, sweep_presets
+        names = available_sweeps()
+        preset = args.preset or "cpu"
+        presets = sorted({p for name in names for p in sweep_presets(name)})
+        if preset not in presets:
+            raise UserError(f"--preset {preset}: no sweep has that preset; presets: {', '.join(presets)}")
+        for name in names:
+            try:
+                sweep = load_sweep(name, preset)
+                print(f"{name:10s} {sweep.task:6s} {len(sweep.runs):3d} runs  {sweep.title}")
+            except UserError as e:
+                print(f"{name:10s} unavailable: {e}")
+        return 0
+    if args.preset is None:
+        args.preset = _default_preset()
+        print(f"preset: {args.preset} ({'CUDA found' if args.preset == 'paper' else 'no CUDA'}; "
+              f"choose with --preset paper|cpu)")
+    status = 0
+    for name in args.tables:
+        run = {"claims": run_claims, "report": run_report}.get(name)
+        status = max(status, run(args) if run else run_table(name, args))
+    return status
 
 
 if __name__ == "__main__":

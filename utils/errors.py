@@ -1,8 +1,11 @@
-"""UserError: a problem with the user's input, printed as one line (no traceback).
+"""UserError: a problem with the user's input, printed as one line (no traceback), and
+one_line_errors, how the command lines end on any failure.
 
 Imports nothing of the project, so that every package may use it.
 """
 import os
+import signal
+import sys
 
 # The repository root: a relative default such as images/01.png is written from here.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,3 +32,39 @@ def require_file(path: str, what: str):
             hint = (f" (relative to the current directory {os.getcwd()}; the repository has "
                     f"{os.path.join(_ROOT, path)}: run from the repository root or give an absolute path)")
         raise UserError(f"{what} not found: {path}{hint}")
+
+
+def one_line_errors(body, interrupted: str = "interrupted", on_sigterm=None) -> int:
+    """Run `body()` and return its exit status, every failure reported in one line on stderr.
+
+    UserError -> 2; Ctrl-C or SIGTERM (Slurm, Ray, `timeout`; `on_sigterm()` is called first,
+    e.g. to pass it on to child processes) -> `interrupted` printed, 130; anything else -> 1
+    with "error: unexpected <type>: <first line>", or the traceback when NINT_TRACEBACK is set.
+    The command lines of train_<task>.py and reproduce.py both end this way.
+    """
+    def handle(signum, frame):
+        if on_sigterm is not None:
+            on_sigterm()
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread: signals stay as they are
+        previous = None
+    try:
+        return body()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+    except Exception as e:
+        # Not a known bad input but still not a wall of text: one line, and the traceback on request.
+        if os.environ.get("NINT_TRACEBACK"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              f"(set NINT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -10,11 +10,10 @@ exits with 1 (NINT_TRACEBACK=1 shows its traceback). docs/running.md says more.
 import argparse
 import os
 import shlex
-import signal
 import sys
 
 from utils.engine.config import load_config
-from utils.errors import UserError
+from utils.errors import UserError, one_line_errors
 
 
 def run_name(cfg: dict, task) -> str:
@@ -34,38 +33,9 @@ def main(task_name: str, argv=None):
                         help="print the resolved configuration, every key with its meaning, and exit")
     parser.add_argument("overrides", nargs="*", help="SECTION.key=value")
     args = parser.parse_args(argv)
-    # SIGTERM (Slurm, Ray, `timeout`) before or after the loop ends like Ctrl-C there; inside
-    # the loop the trainer catches both and checkpoints.
-    previous = _sigterm_as_keyboard_interrupt()
-    try:
-        return _run(task_name, args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C outside the training loop (loading, saving)
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        # Not a known bad input but still not a wall of text: one line, and the traceback on request.
-        if os.environ.get("NINT_TRACEBACK"):
-            raise
-        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-              f"(set NINT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
-        return 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _sigterm_as_keyboard_interrupt():
-    """Install a SIGTERM handler that raises KeyboardInterrupt; returns the previous handler
-    (None when not in the main thread)."""
-    def handle(signum, frame):
-        raise KeyboardInterrupt
-    try:
-        return signal.signal(signal.SIGTERM, handle)
-    except ValueError:
-        return None
+    # SIGTERM before or after the loop ends like Ctrl-C there (outside the training loop: loading,
+    # saving); inside the loop the trainer catches both and checkpoints.
+    return one_line_errors(lambda: _run(task_name, args))
 
 
 def _saved_task(config_path: str):
