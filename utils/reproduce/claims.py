@@ -1022,10 +1022,14 @@ def summary_markdown(rows: list) -> str:
                                 ("On ours (K g)", "our_verdict", "our_numbers"),
                                 ("On ours, the release's score", "release_verdict", "release_numbers")):
         lines += ["", f"{title}:"]
+        judged = False
         for verdict in (HOLDS, FAILS, NOISE):
             items = listing(key, numbers, verdict)
             if items:
                 lines += [f"- {verdict} ({len(items)}):", *items]
+                judged = True
+        if not judged:
+            lines.append("- no claim judged yet (its runs have not been made)")
     return "\n".join(lines) + "\n"
 
 
