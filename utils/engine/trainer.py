@@ -12,7 +12,7 @@ from functools import partial
 import torch
 
 from samplers.base import SelectionContext, mse_loss
-from utils.devices import chunk_slices
+from utils.devices import chunk_slices, forward_in_chunks
 from utils.engine.run import Run
 
 
@@ -75,8 +75,7 @@ def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0,
             loss, point_loss = loss + part_loss.detach(), point_loss + [part_points.detach()]
         point_loss = torch.cat(point_loss)
     else:
-        with torch.no_grad():
-            predictions = torch.cat([model(x[piece]) for piece in pieces])
+        predictions = forward_in_chunks(model, x, chunk)
         predictions.requires_grad_(True)
         loss, point_loss = loss_fn(predictions, y)
         loss.backward()
