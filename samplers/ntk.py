@@ -49,6 +49,16 @@ def _saved_bytes():
     return counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
 
 
+def _trained_and_constant(model):
+    """(names of the trained parameters, {name: detached tensor} of the buffers and the frozen
+    parameters). The NTK of training is over the parameters that are trained (as the release);
+    frozen ones are constants of functional_call."""
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    constants = {k: b.detach() for k, b in model.named_buffers()}
+    constants.update({k: p.detach() for k, p in model.named_parameters() if not p.requires_grad})
+    return names, constants
+
+
 def _jvp_pass(model, params, buffers, x, v):
     """w = J v on the points x by forward mode (torch.func.jvp): recomputes the primal."""
     _, w = jvp(lambda p: functional_call(model, (p, buffers), (x,)), (params,), (v,))
@@ -80,10 +90,7 @@ def _func_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None, t
     """
     if tangent not in ("auto", "jvp"):
         raise ValueError(f"tangent must be auto or jvp, not {tangent!r}")
-    # The NTK of training: the parameters that are trained (as the release); frozen ones are constants.
-    names = [k for k, p in model.named_parameters() if p.requires_grad]
-    buffers = {k: b.detach() for k, b in model.named_buffers()}
-    buffers.update({k: p.detach() for k, p in model.named_parameters() if not p.requires_grad})
+    names, buffers = _trained_and_constant(model)
     pieces = _chunks(coords.shape[0], chunk_size, coords.device)
     if not names:  # nothing is trained: the kernel is zero
         out = functional_call(model, buffers, (coords,)).detach() if targets is not None else None
@@ -224,9 +231,7 @@ def _release_output_norm(model, coords, residual=None, targets=None, chunk_size=
     residual changes nothing but that discarded work. Returns (scores [N], predictions
     [N, C] of the VJP's forward when `targets` is given, else None).
     """
-    names = [k for k, p in model.named_parameters() if p.requires_grad]
-    buffers = {k: b.detach() for k, b in model.named_buffers()}
-    buffers.update({k: p.detach() for k, p in model.named_parameters() if not p.requires_grad})
+    names, buffers = _trained_and_constant(model)
     params = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
     pieces = _chunks(coords.shape[0], chunk_size, coords.device)
     if not names:  # nothing is trained: no VJP or JVP to run, the output is all there is
