@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make train   creates .venv from requirements.txt when missing, then a ~30-second CPU run
+#   make train   creates .venv from requirements.txt when missing, then a ~35-second CPU run
 #   make test    the test suite (what CI runs)
 PYTHON ?= python3
 VENV := .venv

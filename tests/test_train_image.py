@@ -287,7 +287,7 @@ def test_num_threads_sets_torchs_threads(tiny_image, tmp_path, monkeypatch):
 
 def test_first_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_image, tmp_path):
     """A real SIGINT to a training process: it stops at the next step, writes checkpoint.pt and an
-    'interrupted' summary, says how to resume and exits with 130; --resume then finishes the run."""
+    'interrupted' summary, prints the --resume command and exits with 130 (resuming is tested elsewhere)."""
     import signal
     import subprocess
     import sys
