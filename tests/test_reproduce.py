@@ -570,11 +570,30 @@ def test_speedup_report_ratios_cost_and_recommendation(tmp_path, tiny_image):
     assert text.startswith("On this machine (cpu), NINT every 5 reaches PSNR 30 dB first: 2.50 training seconds, "
                            "0.25x Standard's (4.0 ms per iteration, 202 full passes in 1,000 iterations).")
     assert "NINT needs the fewest iterations, 380 (0.76x Standard's), at 9.0 ms per iteration" in text
-    assert "NINT is third of 5 in time (4.00 s" in text and "first in iterations (380)" in text
+    # ranked among its rivals only: NINT every 5 (2.50 s) is a form of NINT, not a rival
+    assert "Among NINT and the other methods (NINT's own variants left out), NINT is second of 4 in time (4.00 s" in text
+    assert "first in iterations (380)" in text
     md = format_report(sweep, report)
     assert "| ms / iteration | full passes |" in md and "| NINT | 4.00 | 0.400 | 380 | 0.760 | 9.0 | 1,000 |" in md
     assert "release clock" not in md and "target" not in md.lower()
     assert f"Recommendation: {text}" in md
+
+
+def test_speedup_recommendation_ranks_nint_against_rivals_only():
+    """NINT's variants (the release's score, NINT without its NTK stream) are not counted as its rivals."""
+    from utils.reproduce.claims import is_rival
+    from utils.reproduce.speedup import recommendation
+
+    def row(name, seconds, iterations):
+        return {"name": name, "label": name, "seconds": seconds, "iterations": iterations, "time_ratio": None,
+                "iters_ratio": None, "ms_per_iteration": 1.0, "full_passes": 1, "run_iterations": 100,
+                "wall_seconds": None}
+    rows = [row("standard", 10.0, 300), row("int", 5.0, 250), row("nint_release", 1.0, 100),
+            row("nint_no_ntk", 2.0, 150), row("nint", 4.0, 200)]
+    assert [is_rival(r["name"]) for r in rows] == [True, True, False, False, False]
+    text = recommendation(rows, "cpu")
+    assert "NINT is first of 3 in time (4.00 s" in text and "first in iterations (200)" in text
+    assert text.startswith("On this machine (cpu), nint_release reaches PSNR 30 dB first")
 
 
 def test_release_clock_mode_times_the_whole_loop(tmp_path, tiny_image):

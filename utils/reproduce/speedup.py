@@ -5,7 +5,8 @@ time): training seconds and iterations to PSNR 30 dB and their ratios to Standar
 what a step costs: training milliseconds per iteration (train_seconds / iterations of the
 whole run) and the run's full passes over all N points (`full_passes`). The report ends
 with a recommendation computed from those numbers: which strategy reaches 30 dB first on
-this machine, which needs the fewest iterations, and where NINT stands.
+this machine, which needs the fewest iterations, and where NINT stands against the other
+methods (NINT's own variants, such as nint_release, are not counted as its rivals).
 
 With --release-clock (reproduce.py) every run evaluates PSNR and SSIM at every step (LPIPS
 off), as the NINT release's loop did, and the report adds the seconds to 30 dB on that
@@ -21,7 +22,7 @@ the current model's.
 import os
 
 from utils.engine.run import RELEASE_EVAL_FORWARD
-from utils.reproduce.collect import TIME_ACCOUNTING, collect
+from utils.reproduce.collect import TIME_ACCOUNTING, collect, is_rival
 
 THRESHOLD = "psnr_30"
 RELEASE_CLOCK = {"TRAIN_CONFIGS.eval_interval": 1, "TRAIN_CONFIGS.lpips": 0}  # --release-clock's overrides
@@ -121,7 +122,8 @@ def _cost(r) -> str:
 
 def recommendation(rows: list, device: str) -> str:
     """One paragraph from the measured numbers: who reaches 30 dB first, who needs the fewest
-    iterations, why (per-iteration cost), where NINT stands, and the release's clock if measured."""
+    iterations, why (per-iteration cost), where NINT stands among its rivals (collect.is_rival:
+    NINT's own variants are not counted), and the release's clock if measured."""
     reached = [r for r in rows if r["seconds"] is not None]
     if not reached:
         return f"No strategy reached PSNR 30 dB on {device}: nothing to recommend from this run."
@@ -141,10 +143,12 @@ def recommendation(rows: list, device: str) -> str:
     if nint is not None and nint not in fastest:
         if nint["seconds"] is None:
             text += f" NINT did not reach 30 dB ({_cost(nint)})."
-        else:
-            t_rank = 1 + sum(r["seconds"] < nint["seconds"] for r in reached)
-            i_rank = 1 + sum(r["iterations"] < nint["iterations"] for r in reached if r["iterations"] is not None)
-            text += (f" NINT is {_ordinal(t_rank)} of {len(reached)} in time ({nint['seconds']:.2f} s, "
+        else:  # ranked among its rivals only: NINT's own forms (nint_release, nint_every5, ...) are left out
+            rivals = [r for r in reached if is_rival(r["name"])]
+            t_rank = 1 + sum(r["seconds"] < nint["seconds"] for r in rivals)
+            i_rank = 1 + sum(r["iterations"] < nint["iterations"] for r in rivals if r["iterations"] is not None)
+            text += (f" Among NINT and the other methods (NINT's own variants left out), NINT is "
+                     f"{_ordinal(t_rank)} of {len(rivals) + 1} in time ({nint['seconds']:.2f} s, "
                      f"{_cost(nint)}) and {_ordinal(i_rank)} in iterations ({nint['iterations']:,}).")
     walls = [r for r in rows if r["wall_seconds"] is not None]
     if walls:
