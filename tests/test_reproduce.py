@@ -617,7 +617,7 @@ def test_release_clock_mode_times_the_whole_loop(tmp_path, tiny_image):
     assert rows["nint"]["wall_ratio"] == pytest.approx(9.0 / 11.0)
     md = format_report(sweep, report)
     assert "s to PSNR 30, release clock" in md and "| NINT | 4.50 | 0.562 | 3 | 1.500 |" in md
-    assert "| 9.00 | 0.818 | the metrics on the sampler's prediction (no forward) |" in md  # release_seconds, not wall
+    assert "| 9.00 | 0.818 | the metrics alone at every step, on the sampler's prediction (no forward) |" in md  # release_seconds, not wall
     assert "On the release's clock (PSNR and SSIM at every step, as its loop pays for them), NINT reaches 30 dB " \
            "first: 9.00 s." in report["recommendation"]
     assert reproduce.main(["table1", "--release-clock", "--dry-run"]) == 2  # an option of the benchmark only
@@ -889,8 +889,8 @@ def test_a_table_shows_a_signal_inside_the_repository_by_its_relative_path(tmp_p
 
 
 # -- the release's clock (reproduce.py speedup --release-clock) ---------------------------------------
-def test_release_clock_charges_a_forward_only_where_the_step_has_none():
-    """NINT, INT, Standard: the metrics on the sampler's prediction; EVOS: a forward at its sparse steps only;
+def test_release_clock_charges_a_forward_only_where_the_sampler_holds_no_prediction():
+    """NINT, INT, Standard: the metrics alone at every step, on the sampler's prediction; EVOS: a forward at its sparse steps only;
     Expansive, Uniform (and the other EVOS-release baselines): a forward plus the metrics at every step."""
     from types import SimpleNamespace
     from utils.engine.run import release_eval_needs_forward
@@ -898,7 +898,7 @@ def test_release_clock_charges_a_forward_only_where_the_step_has_none():
     evos = SimpleNamespace(fitness_at={0, 99})
     for strategy in ("nint", "int", "standard", "nint_no_ntk"):
         assert not release_eval_needs_forward(strategy, None, 5)
-        assert release_evaluation_cost(strategy) == "the metrics on the sampler's prediction (no forward)"
+        assert release_evaluation_cost(strategy) == "the metrics alone at every step, on the sampler's prediction (no forward)"
     assert not release_eval_needs_forward("evos", evos, 99) and release_eval_needs_forward("evos", evos, 98)
     for strategy in ("expansive", "uniform", "egra", "soft_mining"):
         assert release_eval_needs_forward(strategy, None, 0)

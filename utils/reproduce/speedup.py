@@ -11,10 +11,12 @@ methods (NINT's own variants, such as nint_release, are not counted as its rival
 With --release-clock (reproduce.py) every run evaluates PSNR and SSIM at every step (LPIPS
 off), as the NINT release's loop did, and the report adds the seconds to 30 dB on that
 clock (metrics.csv's release_seconds, utils/engine/run.py): the training seconds plus what
-the release's loop pays to evaluate each step. That loop computes the metrics on the
-prediction its sampler already made before the update, so a step with a forward over all N
-of its own pays the metrics alone, and a step without one pays a forward plus the metrics
-(RELEASE_EVAL_FORWARD in utils/engine/run.py; the report says which per strategy). The
+the release's loop pays to evaluate each step. The NINT release's loop computes the metrics
+at every step on the prediction of all N its sampler already holds before the update, so
+NINT, INT and Standard pay the metrics alone at every step; EVOS pays them alone at its
+fitness steps and a forward plus the metrics at the others; the samplers of the EVOS
+release's loop pay a forward plus the metrics at every step (RELEASE_EVAL_FORWARD in
+utils/engine/run.py; the report says which per strategy). The
 PSNR the release reports is that pre-update prediction's: one update behind, and with
 dense2 / incremental / decremental stale between re-selections; the PSNR here is always
 the current model's.
@@ -60,7 +62,7 @@ def release_evaluation_cost(strategy: str) -> str:
     """What the release's loop pays to evaluate a step of `strategy`, in words (RELEASE_EVAL_FORWARD)."""
     rule = RELEASE_EVAL_FORWARD.get(strategy, "every step")
     if rule == "never":
-        return "the metrics on the sampler's prediction (no forward)"
+        return "the metrics alone at every step, on the sampler's prediction (no forward)"
     if rule == "sparse steps":
         return "the metrics alone at fitness steps, a forward plus the metrics at sparse steps"
     return "a forward over all points plus the metrics"
@@ -179,8 +181,9 @@ def format_report(sweep, report: dict) -> str:
     if release:
         lines.append("Release clock: every run evaluated PSNR and SSIM at every step (LPIPS off), as the NINT "
                      "release's loop did; its seconds to 30 dB are the training seconds plus what that loop pays to "
-                     "evaluate each step: the metrics on the prediction a step already has over all points, one "
-                     "forward plus the metrics where it has none (the last column). The PSNR the release reports "
+                     "evaluate each step: the metrics alone where the release's sampler already holds a prediction of "
+                     "all points (NINT, INT, Standard at every step; EVOS at its fitness steps), one forward plus the "
+                     "metrics where it holds none (the last column). The PSNR the release reports "
                      "is its sampler's pre-update prediction's (stale between re-selections with dense2, incremental "
                      "and decremental); the PSNR here is the current model's.")
     lines += ["", header, rule]
