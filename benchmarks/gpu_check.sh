@@ -20,9 +20,9 @@
 #               score at 512x512 on an RTX 4090)
 #   syncs       benchmarks/gpu/syncs.py: which lines of a step make the host wait (syncs.md)
 #   speedup     python reproduce.py benchmarks/gpu/speedup.yaml --preset gpu: Standard, INT, EVOS,
-#               Expansive, NINT on images/01.png (512x512), SIREN 5x256, 1000 iterations; runs go
-#               to outputs/gpu_check/ (a second call resumes what the first left unfinished), the
-#               table, report and curves are copied to results/gpu/
+#               Expansive, NINT (K g and the release score) on images/01.png (512x512), SIREN
+#               5x256, 1000 iterations; runs go to outputs/gpu_check/ (a second call resumes what
+#               the first left unfinished), the table, report and curves are copied to results/gpu/
 #   image_tests the image test files on this machine's CPU, with whatever time is left
 # and results/gpu/summary.md: each stage's exit status and seconds, and the headline figures.
 set -u

@@ -306,13 +306,68 @@ def test_scale_step_constants_rounds_half_up_and_keeps_at_least_one():
     runs = [{"name": "a", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": 5}},
             {"name": "b", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": 1}},
             {"name": "c", "overrides": {"EXP_CONFIGS.strategy_type": "soft_mining"}},
-            {"name": "d", "overrides": {"EXP_CONFIGS.strategy_type": "standard", "nint.dense2_period": 5}}]
-    scale_step_constants(runs, Fraction(1, 2), {"soft_mining.warmup": 999}, task_defaults("image")[0])
+            {"name": "d", "overrides": {"EXP_CONFIGS.strategy_type": "standard", "nint.dense2_period": 5}},
+            {"name": "e", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "TRAIN_CONFIGS.iterations": 10}},
+            {"name": "f", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "TRAIN_CONFIGS.iterations": 2}}]
+    preset = {"soft_mining.warmup": 999, "TRAIN_CONFIGS.iterations": 5}
+    scale_step_constants(runs, 10, preset, task_defaults("image")[0])  # the preset's f = 5/10
     assert runs[0]["overrides"]["nint.alpha"] == 3 and runs[0]["scaled"] == {"nint.alpha": (5, 3)}  # 2.5 -> 3
+    assert runs[0]["step_scale"] == Fraction(1, 2)
     assert runs[1]["overrides"]["nint.alpha"] == 1  # 0.5 -> 1
     assert runs[2]["overrides"]["soft_mining.warmup"] == 500  # the preset's 999 -> 499.5 -> 500
     assert runs[3]["overrides"] == {"EXP_CONFIGS.strategy_type": "standard", "nint.dense2_period": 5}
     assert runs[3]["unscaled_overrides"] == runs[3]["overrides"]
+    # a run's own iterations give its own f: 10 of 10 is the paper's length, 2 of 10 is f = 1/5
+    assert runs[4]["scaled"] == {} and runs[4]["step_scale"] is None and "nint.alpha" not in runs[4]["overrides"]
+    assert runs[5]["scaled"] == {"nint.alpha": (10, 2)} and runs[5]["step_scale"] == Fraction(1, 5)
+
+
+# scale.yaml's runs set their own iterations (side 64: 600, 128: 1000 with 3x128 and 500 with
+# 5x256, 256: 1000), so each is scaled by its iterations over the paper's 5000.
+SCALE_LADDER = {600: {"nint.alpha": 1, "evos.cfs_steps": 180, "evos.fitness_interval_start": 12,
+                      "evos.fitness_interval_end": 6},
+                1000: {"nint.alpha": 2, "evos.cfs_steps": 300, "evos.fitness_interval_start": 20,
+                       "evos.fitness_interval_end": 10},
+                500: {"nint.alpha": 1, "evos.cfs_steps": 150, "evos.fitness_interval_start": 10,
+                      "evos.fitness_interval_end": 5}}
+
+
+@pytest.mark.parametrize("preset", ["cpu", "paper"])
+def test_scale_ladder_scales_each_run_by_its_own_iterations(preset):
+    from utils.reproduce.sweep import describe_step_scale
+    sweep = load_sweep("scale", preset)
+    assert sweep.step_scale is None and sweep.paper_iterations == 5000  # the presets keep the default length
+    seen = set()
+    for run in sweep.runs:
+        iterations = run.overrides["TRAIN_CONFIGS.iterations"]
+        strategy = run.overrides["EXP_CONFIGS.strategy_type"]
+        section = "nint" if strategy.startswith("nint") else strategy  # nint_no_ntk reads nint.alpha too
+        expected = {k: v for k, v in SCALE_LADDER[iterations].items() if k.split(".")[0] == section}
+        for key, value in expected.items():
+            assert f"{key}={value}" in run.argv, (run.name, key)
+        assert {k: after for k, (_, after) in run.scaled.items()} == expected, run.name
+        seen.add((iterations, strategy))
+    assert {(600, "nint"), (1000, "evos"), (500, "evos")} <= seen
+    header = describe_step_scale(sweep)
+    assert "each run's f, its iterations over the paper's 5000" in header
+    assert "f = 1/5 (1000 iterations): `evos.cfs_steps` 1500 -> 300" in header
+    assert "f = 3/25 (600 iterations)" in header and "f = 1/10 (500 iterations)" in header
+
+
+def test_gpu_speedup_benchmark_is_scaled_and_has_the_release_score_row():
+    """benchmarks/gpu/speedup.yaml has no paper preset: its 1000 iterations are scaled against the
+    task's default, the paper's 5000, as the cpu preset of config/paper/speedup.yaml is."""
+    from utils.reproduce.sweep import describe_step_scale
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sweep = load_sweep(os.path.join(root, "benchmarks", "gpu", "speedup.yaml"), "gpu")
+    runs = {r.name: r for r in sweep.runs}
+    cpu = {r.name: r for r in load_sweep("speedup", "cpu").runs}
+    for name in ("evos", "nint", "nint_release"):
+        assert runs[name].scaled == cpu[name].scaled and runs[name].scaled, name
+    assert "nint.alpha=2" in runs["nint"].argv and "evos.cfs_steps=300" in runs["evos"].argv
+    assert runs["nint_release"].label == "NINT (release score)"
+    assert "nint.ntk_score=output_norm" in runs["nint_release"].argv
+    assert "f = 1/5 (this preset's iterations over the paper's 5000)" in describe_step_scale(sweep)
 
 
 def test_sweep_paper_numbers_spot_checks():
@@ -515,11 +570,30 @@ def test_speedup_report_ratios_cost_and_recommendation(tmp_path, tiny_image):
     assert text.startswith("On this machine (cpu), NINT every 5 reaches PSNR 30 dB first: 2.50 training seconds, "
                            "0.25x Standard's (4.0 ms per iteration, 202 full passes in 1,000 iterations).")
     assert "NINT needs the fewest iterations, 380 (0.76x Standard's), at 9.0 ms per iteration" in text
-    assert "NINT is third of 5 in time (4.00 s" in text and "first in iterations (380)" in text
+    # ranked among its rivals only: NINT every 5 (2.50 s) is a form of NINT, not a rival
+    assert "Among NINT and the other methods (NINT's own variants left out), NINT is second of 4 in time (4.00 s" in text
+    assert "first in iterations (380)" in text
     md = format_report(sweep, report)
     assert "| ms / iteration | full passes |" in md and "| NINT | 4.00 | 0.400 | 380 | 0.760 | 9.0 | 1,000 |" in md
     assert "release clock" not in md and "target" not in md.lower()
     assert f"Recommendation: {text}" in md
+
+
+def test_speedup_recommendation_ranks_nint_against_rivals_only():
+    """NINT's variants (the release's score, NINT without its NTK stream) are not counted as its rivals."""
+    from utils.reproduce.claims import is_rival
+    from utils.reproduce.speedup import recommendation
+
+    def row(name, seconds, iterations):
+        return {"name": name, "label": name, "seconds": seconds, "iterations": iterations, "time_ratio": None,
+                "iters_ratio": None, "ms_per_iteration": 1.0, "full_passes": 1, "run_iterations": 100,
+                "wall_seconds": None}
+    rows = [row("standard", 10.0, 300), row("int", 5.0, 250), row("nint_release", 1.0, 100),
+            row("nint_no_ntk", 2.0, 150), row("nint", 4.0, 200)]
+    assert [is_rival(r["name"]) for r in rows] == [True, True, False, False, False]
+    text = recommendation(rows, "cpu")
+    assert "NINT is first of 3 in time (4.00 s" in text and "first in iterations (200)" in text
+    assert text.startswith("On this machine (cpu), nint_release reaches PSNR 30 dB first")
 
 
 def test_release_clock_mode_times_the_whole_loop(tmp_path, tiny_image):
@@ -543,7 +617,7 @@ def test_release_clock_mode_times_the_whole_loop(tmp_path, tiny_image):
     assert rows["nint"]["wall_ratio"] == pytest.approx(9.0 / 11.0)
     md = format_report(sweep, report)
     assert "s to PSNR 30, release clock" in md and "| NINT | 4.50 | 0.562 | 3 | 1.500 |" in md
-    assert "| 9.00 | 0.818 | the metrics on the sampler's prediction (no forward) |" in md  # release_seconds, not wall
+    assert "| 9.00 | 0.818 | the metrics alone at every step, on the sampler's prediction (no forward) |" in md  # release_seconds, not wall
     assert "On the release's clock (PSNR and SSIM at every step, as its loop pays for them), NINT reaches 30 dB " \
            "first: 9.00 s." in report["recommendation"]
     assert reproduce.main(["table1", "--release-clock", "--dry-run"]) == 2  # an option of the benchmark only
@@ -815,8 +889,8 @@ def test_a_table_shows_a_signal_inside_the_repository_by_its_relative_path(tmp_p
 
 
 # -- the release's clock (reproduce.py speedup --release-clock) ---------------------------------------
-def test_release_clock_charges_a_forward_only_where_the_step_has_none():
-    """NINT, INT, Standard: the metrics on the sampler's prediction; EVOS: a forward at its sparse steps only;
+def test_release_clock_charges_a_forward_only_where_the_sampler_holds_no_prediction():
+    """NINT, INT, Standard: the metrics alone at every step, on the sampler's prediction; EVOS: a forward at its sparse steps only;
     Expansive, Uniform (and the other EVOS-release baselines): a forward plus the metrics at every step."""
     from types import SimpleNamespace
     from utils.engine.run import release_eval_needs_forward
@@ -824,7 +898,7 @@ def test_release_clock_charges_a_forward_only_where_the_step_has_none():
     evos = SimpleNamespace(fitness_at={0, 99})
     for strategy in ("nint", "int", "standard", "nint_no_ntk"):
         assert not release_eval_needs_forward(strategy, None, 5)
-        assert release_evaluation_cost(strategy) == "the metrics on the sampler's prediction (no forward)"
+        assert release_evaluation_cost(strategy) == "the metrics alone at every step, on the sampler's prediction (no forward)"
     assert not release_eval_needs_forward("evos", evos, 99) and release_eval_needs_forward("evos", evos, 98)
     for strategy in ("expansive", "uniform", "egra", "soft_mining"):
         assert release_eval_needs_forward(strategy, None, 0)
@@ -878,3 +952,21 @@ def test_scaled_rows_that_meet_are_named_in_the_header(tmp_path, tiny_image):
     assert [r.overrides["nint.alpha"] for r in sweep.runs] == [1, 1]
     assert [os.path.basename(r.folder) for r in sweep.runs] == ["strategy_type-nint__alpha-1", "strategy_type-nint__alpha-2"]
     assert "After scaling, alpha_1 and alpha_2 run the same settings." in describe_step_scale(sweep)
+
+
+def test_rows_meet_by_their_resolved_settings(tmp_path, tiny_image):
+    """Rows are compared by what they train with (defaults, preset and run overrides merged), not
+    by the sweep file's dicts: a row that spells out a default still meets one that leaves it out,
+    and two rows that were the same before scaling are not reported as meeting by it."""
+    from utils.engine.config import task_defaults
+    from utils.reproduce.sweep import describe_step_scale, rows_that_meet
+    xi = task_defaults("image")[0]["nint"]["xi"]
+    runs = [{"name": "alpha_1", "label": "a1", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": 1}},
+            {"name": "alpha_2_xi", "label": "a2", "overrides": {"EXP_CONFIGS.strategy_type": "nint", "nint.alpha": 2,
+                                                                 "nint.xi": xi}},
+            {"name": "cfs_1500", "label": "c", "overrides": {"EXP_CONFIGS.strategy_type": "evos", "evos.cfs_steps": 1500}},
+            {"name": "default", "label": "d", "overrides": {"EXP_CONFIGS.strategy_type": "evos"}}]
+    sweep = load_sweep(write_sweep(tmp_path, runs, tiny_image), "tiny", results_dir=str(tmp_path))
+    assert sweep.runs[0].overrides != sweep.runs[1].overrides  # the raw dicts differ (nint.xi)
+    assert rows_that_meet(sweep) == [["alpha_1", "alpha_2_xi"]]
+    assert "After scaling, alpha_1 and alpha_2_xi run the same settings." in describe_step_scale(sweep)

@@ -14,15 +14,21 @@ segments of a resumed run.
 
 The NINT release's clock (`release_seconds`, a metrics.csv column of runs that evaluate at
 every step, TRAIN_CONFIGS.eval_interval 1: `reproduce.py speedup --release-clock`). The
-release's loop computes PSNR and SSIM at every step on the prediction its sampler already
-made before the update, so its per-step evaluation costs the metrics, not an extra
-forward. `release_seconds` = training seconds + what the release's loop would add per step
-(RELEASE_EVAL_FORWARD): the metrics alone where the step has a forward over all N points of
-its own (NINT, INT and Standard: the sampler's prediction, stale between re-selections with
-dense2 / incremental / decremental, as is the PSNR the release reports; EVOS at a fitness
-step), one forward plus the metrics where it has none (EVOS's sparse steps, Expansive,
-Uniform, EGRA, Soft Mining). The metrics' seconds are the evaluation's measured seconds less
-one forward's, timed once per segment (the best of three).
+NINT release's loop computes PSNR and SSIM at every step on the prediction of all N points
+its sampler already holds (`self.preds`), so its per-step evaluation costs the metrics, not
+an extra forward. `release_seconds` = training seconds + what the release's loop would add
+per step (RELEASE_EVAL_FORWARD):
+  NINT, INT and Standard (the NINT release's loop): the metrics alone, at every step. Their
+    samplers hold a prediction of all N at every step: NINT's and INT's from their last
+    re-selection (the step's own with the dense interval; stale between re-selections with
+    dense2 / incremental / decremental, as is the PSNR the release reports), Standard's from
+    its training forward over all N (the release's Standard sampler keeps `self.preds = y`).
+  EVOS: the metrics alone at a fitness step (its training forward is over all N), one
+    forward plus the metrics at its sparse steps.
+  Expansive, Uniform, EGRA, Soft Mining (the EVOS release's loop, which evaluates with a
+    forward of its own): one forward plus the metrics, at every step.
+The metrics' seconds are the evaluation's measured seconds less one forward's, timed once
+per segment (the best of three).
 
 TRAIN_CONFIGS.max_train_seconds > 0 ends training at the first step whose training
 clock has passed it: that step is evaluated and the run completes there (summary.json's
@@ -47,8 +53,9 @@ from utils.errors import UserError
 
 TIME_ACCOUNTING = "training seconds only (sampling + update, device synchronized); evaluation excluded"
 # The release's clock: which steps' evaluation costs a forward over all N besides the metrics.
-# 'never': the strategy's release keeps a prediction of all N from its sampler (the NINT
-# release's loop: NINT, INT, Standard); 'sparse steps': all but EVOS's fitness steps (their
+# 'never': the metrics alone at every step, since the strategy's sampler in the NINT release's
+# loop holds a prediction of all N at every step (NINT, INT: the last re-selection's; Standard:
+# its training forward's, `self.preds = y`); 'sparse steps': all but EVOS's fitness steps (their
 # training forward is over all N); every other strategy: every step (the EVOS release's loop).
 RELEASE_EVAL_FORWARD = {"nint": "never", "nint_no_ntk": "never", "int": "never", "standard": "never",
                         "evos": "sparse steps", "evos_no_cfs": "sparse steps", "evos_no_crossover": "sparse steps"}

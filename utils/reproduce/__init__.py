@@ -7,7 +7,7 @@
     local.py         run locally: one subprocess per run, --jobs N at a time
     ray_backend.py   run on a Ray cluster: one task per run
     execute.py       plan every run of a sweep and hand the unfinished ones to a backend
-    collect.py       a sweep's results gathered for the reports
+    collect.py       a sweep's results gathered for the reports; which rows are NINT, which its rivals
     table.py         the Markdown/CSV table beside the paper's numbers
     figures.py       metric curves, reconstruction grid, network-size plot, selection maps
     speedup.py       the speed-up benchmark's report: time, iterations, per-iteration cost,

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 from utils.errors import UserError
-from utils.reproduce.collect import collect
+from utils.reproduce.collect import RELEASE, collect, is_nint, is_rival
 from utils.reproduce.columns import column_kind
 from utils.reproduce.scale import ladder
 from utils.reproduce.sweep import load_sweep, repeats_made
@@ -46,21 +46,11 @@ TABLE8_CLAIMED = 9      # Table 8's text: the default is best or second best in 
 README_CLAIMED = (26.58, 48.99)  # the release README: up to 26.58% fewer iterations, 48.99% less time
 TABLE4_CLAIMED_PSNR = 11.57      # Table 4's text: PSNR at fixed times up by up to 11.57%
 CONFIDENCE = 0.95       # the paired-difference interval
-RELEASE = "nint_release"  # NINT with the release's score (nint.ntk_score: output_norm)
 HOLDS, FAILS, NOISE = "holds", "fails", "within noise"
 
 
 class NotMeasurable(Exception):
     """The claim cannot be checked on this side; the message says why."""
-
-
-def is_nint(name: str) -> bool:
-    """NINT rows as the paper states the method (K g); the release's score is neither NINT nor a rival."""
-    return name.startswith("nint") and name != RELEASE
-
-
-def is_rival(name: str) -> bool:
-    return not name.startswith("nint")
 
 
 # ------------------------------------------------------------------------------------- noise

@@ -6,6 +6,9 @@ and, per column, how many completed runs ended training before an at_seconds col
 Each entry also keeps every completed run's own value per column (`samples`: column id ->
 {(signal, repeat): value, None when not reached}), so that two runs can be compared pair by
 pair: the same signal and the same repeat (the same seed).
+
+It also names the rows' roles, shared by the reports that judge NINT (speedup, claims):
+`is_nint`, `is_rival`, and `RELEASE`, the run of NINT with the release's score.
 """
 import math
 import os
@@ -17,6 +20,18 @@ TIME_ACCOUNTING = ("Time accounting: training seconds only (sampling + update, w
                    "before each clock read); evaluation, logging and checkpoints are excluded. The NINT "
                    "release's clock also counted its per-step metric computation, so the paper's seconds "
                    "include work that ours leave out.")
+RELEASE = "nint_release"  # NINT with the release's score (nint.ntk_score: output_norm)
+
+
+def is_nint(name: str) -> bool:
+    """NINT rows as the paper states the method (K g); the release's score is neither NINT nor a rival."""
+    return name.startswith("nint") and name != RELEASE
+
+
+def is_rival(name: str) -> bool:
+    """A row NINT is judged against: every run not named nint... (NINT's own forms, such as the
+    release's score, NINT without its NTK stream or re-selecting every 5 steps, are not rivals)."""
+    return not name.startswith("nint")
 
 
 def collect(sweep) -> list:

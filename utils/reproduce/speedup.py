@@ -5,15 +5,18 @@ time): training seconds and iterations to PSNR 30 dB and their ratios to Standar
 what a step costs: training milliseconds per iteration (train_seconds / iterations of the
 whole run) and the run's full passes over all N points (`full_passes`). The report ends
 with a recommendation computed from those numbers: which strategy reaches 30 dB first on
-this machine, which needs the fewest iterations, and where NINT stands.
+this machine, which needs the fewest iterations, and where NINT stands against the other
+methods (NINT's own variants, such as nint_release, are not counted as its rivals).
 
 With --release-clock (reproduce.py) every run evaluates PSNR and SSIM at every step (LPIPS
 off), as the NINT release's loop did, and the report adds the seconds to 30 dB on that
 clock (metrics.csv's release_seconds, utils/engine/run.py): the training seconds plus what
-the release's loop pays to evaluate each step. That loop computes the metrics on the
-prediction its sampler already made before the update, so a step with a forward over all N
-of its own pays the metrics alone, and a step without one pays a forward plus the metrics
-(RELEASE_EVAL_FORWARD in utils/engine/run.py; the report says which per strategy). The
+the release's loop pays to evaluate each step. The NINT release's loop computes the metrics
+at every step on the prediction of all N its sampler already holds before the update, so
+NINT, INT and Standard pay the metrics alone at every step; EVOS pays them alone at its
+fitness steps and a forward plus the metrics at the others; the samplers of the EVOS
+release's loop pay a forward plus the metrics at every step (RELEASE_EVAL_FORWARD in
+utils/engine/run.py; the report says which per strategy). The
 PSNR the release reports is that pre-update prediction's: one update behind, and with
 dense2 / incremental / decremental stale between re-selections; the PSNR here is always
 the current model's.
@@ -21,7 +24,7 @@ the current model's.
 import os
 
 from utils.engine.run import RELEASE_EVAL_FORWARD
-from utils.reproduce.collect import TIME_ACCOUNTING, collect
+from utils.reproduce.collect import TIME_ACCOUNTING, collect, is_rival
 
 THRESHOLD = "psnr_30"
 RELEASE_CLOCK = {"TRAIN_CONFIGS.eval_interval": 1, "TRAIN_CONFIGS.lpips": 0}  # --release-clock's overrides
@@ -59,7 +62,7 @@ def release_evaluation_cost(strategy: str) -> str:
     """What the release's loop pays to evaluate a step of `strategy`, in words (RELEASE_EVAL_FORWARD)."""
     rule = RELEASE_EVAL_FORWARD.get(strategy, "every step")
     if rule == "never":
-        return "the metrics on the sampler's prediction (no forward)"
+        return "the metrics alone at every step, on the sampler's prediction (no forward)"
     if rule == "sparse steps":
         return "the metrics alone at fitness steps, a forward plus the metrics at sparse steps"
     return "a forward over all points plus the metrics"
@@ -121,7 +124,8 @@ def _cost(r) -> str:
 
 def recommendation(rows: list, device: str) -> str:
     """One paragraph from the measured numbers: who reaches 30 dB first, who needs the fewest
-    iterations, why (per-iteration cost), where NINT stands, and the release's clock if measured."""
+    iterations, why (per-iteration cost), where NINT stands among its rivals (collect.is_rival:
+    NINT's own variants are not counted), and the release's clock if measured."""
     reached = [r for r in rows if r["seconds"] is not None]
     if not reached:
         return f"No strategy reached PSNR 30 dB on {device}: nothing to recommend from this run."
@@ -141,10 +145,12 @@ def recommendation(rows: list, device: str) -> str:
     if nint is not None and nint not in fastest:
         if nint["seconds"] is None:
             text += f" NINT did not reach 30 dB ({_cost(nint)})."
-        else:
-            t_rank = 1 + sum(r["seconds"] < nint["seconds"] for r in reached)
-            i_rank = 1 + sum(r["iterations"] < nint["iterations"] for r in reached if r["iterations"] is not None)
-            text += (f" NINT is {_ordinal(t_rank)} of {len(reached)} in time ({nint['seconds']:.2f} s, "
+        else:  # ranked among its rivals only: NINT's own forms (nint_release, nint_every5, ...) are left out
+            rivals = [r for r in reached if is_rival(r["name"])]
+            t_rank = 1 + sum(r["seconds"] < nint["seconds"] for r in rivals)
+            i_rank = 1 + sum(r["iterations"] < nint["iterations"] for r in rivals if r["iterations"] is not None)
+            text += (f" Among NINT and the other methods (NINT's own variants left out), NINT is "
+                     f"{_ordinal(t_rank)} of {len(rivals) + 1} in time ({nint['seconds']:.2f} s, "
                      f"{_cost(nint)}) and {_ordinal(i_rank)} in iterations ({nint['iterations']:,}).")
     walls = [r for r in rows if r["wall_seconds"] is not None]
     if walls:
@@ -175,8 +181,9 @@ def format_report(sweep, report: dict) -> str:
     if release:
         lines.append("Release clock: every run evaluated PSNR and SSIM at every step (LPIPS off), as the NINT "
                      "release's loop did; its seconds to 30 dB are the training seconds plus what that loop pays to "
-                     "evaluate each step: the metrics on the prediction a step already has over all points, one "
-                     "forward plus the metrics where it has none (the last column). The PSNR the release reports "
+                     "evaluate each step: the metrics alone where the release's sampler already holds a prediction of "
+                     "all points (NINT, INT, Standard at every step; EVOS at its fitness steps), one forward plus the "
+                     "metrics where it holds none (the last column). The PSNR the release reports "
                      "is its sampler's pre-update prediction's (stale between re-selections with dense2, incremental "
                      "and decremental); the PSNR here is the current model's.")
     lines += ["", header, rule]

@@ -48,10 +48,12 @@ SIGNAL_EXTENSIONS = {
     "sdf": (".obj", ".ply", ".stl", ".off", ".xyz"),
 }
 MAX_FOLDER_NAME = 100  # characters; longer names are cut and end with a hash of the full name
-# Sampler constants counted in steps or selections. A preset that scales the iterations scales
-# these by the same factor, so that a scaled run follows the same schedule relative to its
-# length (scale_step_constants). Not scaled: nint.dense2_period (a re-selection pattern, not a
-# share of the run) and nint.selection_map_steps (the steps a figure shows).
+# Sampler constants counted in steps or selections. A run shorter or longer than the paper's
+# (its preset's or its own TRAIN_CONFIGS.iterations against the paper preset's, or against the
+# task's default, the paper's length, in a sweep without a paper preset) scales these by the
+# same factor, so that it follows the same schedule relative to its length
+# (scale_step_constants). Not scaled: nint.dense2_period (a re-selection pattern, not a share of
+# the run) and nint.selection_map_steps (the steps a figure shows).
 STEP_COUNTED_KEYS = ("evos.cfs_steps", "evos.fitness_interval_start", "evos.fitness_interval_end",
                      "nint.alpha", "soft_mining.warmup")
 
@@ -68,6 +70,7 @@ class Run:
     signal: str = None        # the file this run fits when the sweep runs over a folder
     repeat: int = 1           # which of the sweep's repeats (--repeats) this process is
     scaled: dict = field(default_factory=dict)  # SECTION.key -> (value before, after) of scale_step_constants
+    step_scale: Fraction = None  # this run's f of scale_step_constants (None: its length is the paper's)
     seed: int = None          # its TRAIN_CONFIGS.seed when the sweep repeats (repeat k: base seed + k - 1)
 
 
@@ -91,7 +94,9 @@ class Sweep:
     per_signal_folders: bool = False  # one subfolder per signal (--images, or several files)
     source: str = ""          # the sweep file
     repeats: int = 1          # every run this many times, one after another, each repeat its own seed
-    step_scale: Fraction = None  # f of scale_step_constants (None: the preset is not scaled)
+    step_scale: Fraction = None  # the preset's f of scale_step_constants (None: the preset's length is the
+                                 # paper's; a run that sets its own iterations has its own, Run.step_scale)
+    paper_iterations: int = None  # the run length the step-counted constants are given for
     time_stopped: bool = False   # the preset stops its runs on training seconds (not scaled)
 
     @property
@@ -290,31 +295,41 @@ def _iterations(overrides: dict, defaults: dict) -> int:
     return int(overrides.get("TRAIN_CONFIGS.iterations", defaults["TRAIN_CONFIGS"]["iterations"]))
 
 
-def step_scale_factor(presets: dict, preset: str, defaults: dict):
-    """f = this preset's TRAIN_CONFIGS.iterations over the paper preset's, as an exact fraction.
+def paper_iterations(presets: dict, defaults: dict) -> int:
+    """The run length the step-counted constants are given for: the paper preset's
+    TRAIN_CONFIGS.iterations, or in a sweep without a paper preset the task's default (the
+    paper's: 5000 for images and audio, 10000 for SDF)."""
+    paper = (presets.get("paper") or {}).get("overrides") or {}
+    return _iterations(paper, defaults)
 
-    None when there is nothing to scale: the paper preset itself, a sweep without one, or f = 1
-    (Tables 4 and 6, whose runs stop on training seconds, keep the paper's 5000 iterations).
-    """
-    if preset == "paper" or "paper" not in presets:
-        return None
-    paper = (presets["paper"] or {}).get("overrides") or {}
+
+def step_scale_factor(presets: dict, preset: str, defaults: dict):
+    """f = this preset's TRAIN_CONFIGS.iterations over the paper's (paper_iterations), as an
+    exact fraction; None when it is 1 (the paper preset itself; Tables 4 and 6, whose runs stop
+    on training seconds, keep the paper's 5000 iterations). A run that sets its own iterations
+    has its own f (scale_step_constants)."""
     here = (presets[preset] or {}).get("overrides") or {}
-    factor = Fraction(_iterations(here, defaults), _iterations(paper, defaults))
+    factor = Fraction(_iterations(here, defaults), paper_iterations(presets, defaults))
     return None if factor == 1 else factor
 
 
-def scale_step_constants(runs: list, factor: Fraction, preset_overrides: dict, defaults: dict) -> None:
-    """Write round(f v), at least 1, for every STEP_COUNTED_KEYS key the run's sampler reads into
-    the run's overrides, in place (each run dict gets `scaled`: key -> (v, round(f v)), and
-    `unscaled_overrides`, the sweep file's own, which name its folder).
+def scale_step_constants(runs: list, paper_length: int, preset_overrides: dict, defaults: dict) -> None:
+    """Scale every STEP_COUNTED_KEYS key the run's sampler reads by the run's f, its
+    TRAIN_CONFIGS.iterations (its own if it sets them, else the preset's, else the task's
+    default) over `paper_length`: round(f v), at least 1, written into the run's overrides, in
+    place. Each run dict gets `step_scale` (f, or None when f = 1: nothing is written), `scaled`:
+    key -> (v, round(f v)), and `unscaled_overrides`, the sweep file's own, which name its folder.
 
     v is the run's own value if it sets one (Table 5's alpha rows), else the preset's, else the
     task's default. A sampler reads a key when it is one of its declared constants (Sampler.all_params).
     """
     from utils.engine.run import sampler_constants_of  # here: only scaling needs the samplers' constants
     for run in runs:
-        run["scaled"], run["unscaled_overrides"] = {}, dict(run["overrides"])
+        run["scaled"], run["unscaled_overrides"], run["step_scale"] = {}, dict(run["overrides"]), None
+        factor = Fraction(_iterations({**preset_overrides, **run["overrides"]}, defaults), paper_length)
+        if factor == 1:
+            continue
+        run["step_scale"] = factor
         strategy = run["overrides"].get("EXP_CONFIGS.strategy_type",
                                         preset_overrides.get("EXP_CONFIGS.strategy_type",
                                                              defaults["EXP_CONFIGS"]["strategy_type"]))
@@ -398,8 +413,8 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
 
     defaults = task_defaults(task)[0]
     factor = step_scale_factor(presets, preset, defaults)
-    if factor is not None:
-        scale_step_constants(runs, factor, preset_overrides, defaults)
+    paper_length = paper_iterations(presets, defaults)
+    scale_step_constants(runs, paper_length, preset_overrides, defaults)
 
     table = os.path.splitext(os.path.basename(path))[0]
     results_dir = os.path.abspath(results_dir)
@@ -423,7 +438,7 @@ def load_sweep(name: str, preset: str = "cpu", images: str = None, results_dir: 
                   columns=columns, paper=paper, figures=list(figures), runs_dir=runs_dir,
                   results_dir=results_dir, stem=stem, signals=signals, source=path,
                   per_signal_folders=bool(images) or len(signals or ()) > 1, repeats=repeats,
-                  step_scale=factor,
+                  step_scale=factor, paper_iterations=paper_length,
                   time_stopped=float(preset_overrides.get("TRAIN_CONFIGS.max_train_seconds", 0) or 0) > 0)
     sweep.runs = _materialise(sweep, runs)
     return sweep
@@ -463,7 +478,7 @@ def _materialise(sweep: Sweep, runs: list) -> list:
                  "TRAIN_CONFIGS.progress=0"]
         out.append(Run(name=spec["name"], label=spec["label"], overrides=copy.deepcopy(spec["overrides"]),
                        tags=spec["tags"], folder=folder, argv=argv, signal=signal, repeat=repeat, seed=seed,
-                       scaled=dict(spec.get("scaled", {}))))
+                       scaled=dict(spec.get("scaled", {})), step_scale=spec.get("step_scale")))
     return out
 
 
@@ -509,40 +524,80 @@ def describe_preset(sweep: Sweep) -> str:
     return text + "."
 
 
+def _setting_text(value) -> str:
+    """A setting's value for comparing runs: 10 and 10.0 are the same number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value))
+    return str(value)
+
+
+def _resolved_settings(sweep: Sweep, overrides: dict, defaults: dict) -> tuple:
+    """Every SECTION.key a run of the sweep trains with: the task's defaults, then the preset's
+    overrides, then the run's own (sorted, comparable)."""
+    settings = {f"{section}.{key}": value for section, entries in defaults.items() for key, value in entries.items()}
+    settings.update(sweep.preset_overrides)
+    settings.update(overrides)
+    return tuple(sorted((k, _setting_text(v)) for k, v in settings.items()))
+
+
+def rows_that_meet(sweep: Sweep) -> list:
+    """Lists of run names (first repeat, per signal) whose resolved settings (defaults, preset and
+    run overrides merged) differ as the sweep file gives them but are the same after scaling."""
+    defaults = task_defaults(sweep.task)[0]
+    after, before = {}, {}
+    for run in sweep.runs:
+        if run.repeat != 1:
+            continue
+        unscaled = {**run.overrides, **{k: pair[0] for k, pair in run.scaled.items()}}
+        after.setdefault((run.signal, _resolved_settings(sweep, run.overrides, defaults)), []).append(run)
+        before[id(run)] = _resolved_settings(sweep, unscaled, defaults)
+    return [[r.name for r in runs] for runs in after.values()
+            if len({before[id(r)] for r in runs}) > 1]
+
+
 def describe_step_scale(sweep: Sweep) -> str:
-    """One sentence for the table header: which step-counted constants this preset scaled, and how."""
-    if sweep.step_scale is None:
+    """One sentence for the table header: which step-counted constants were scaled, by what, and how."""
+    lengths = {}  # f -> {key: {(before, after): [run names]}}
+    for run in sweep.runs:
+        if run.step_scale is None:
+            continue
+        by_key = lengths.setdefault(run.step_scale, {})
+        for key, pair in run.scaled.items():
+            by_key.setdefault(key, {}).setdefault(pair, []).append(run.name)
+    if not lengths:
         if sweep.time_stopped:
             return ("Step-counted sampler constants are not scaled: the runs stop on training seconds "
                     "(TRAIN_CONFIGS.max_train_seconds) and keep the paper's iterations, so the schedules are the paper's.")
         return "Step-counted sampler constants as in the paper (the run length is the paper's)."
-    by_key = {}
-    for run in sweep.runs:
-        for key, pair in run.scaled.items():
-            by_key.setdefault(key, {}).setdefault(pair, []).append(run.name)
-    f = sweep.step_scale
-    parts = []
-    for key in STEP_COUNTED_KEYS:
-        pairs = by_key.get(key)
-        if not pairs:
-            continue
-        common = max(pairs, key=lambda p: len(set(pairs[p])))
-        text = f"`{key}` {common[0]} -> {common[1]}"
-        others = [f"{', '.join(sorted(set(names)))}: {p[0]} -> {p[1]}" for p, names in pairs.items() if p != common]
-        parts.append(text + (f" ({'; '.join(others)})" if others else ""))
-    if not parts:
-        return f"No run's sampler has a step-counted constant to scale (f = {f})."
-    text = (f"Step-counted sampler constants scaled by f = {f} (this preset's iterations over the paper preset's), "
-            f"round(f v) and at least 1, written into every run whose sampler declares them: " + ", ".join(parts)
-            + "; `nint.dense2_period` and `nint.selection_map_steps` are not scaled.")
-    # Rows that differed only in a scaled value and now run the same settings
-    seen = {}
-    for run in sweep.runs:
-        if run.repeat == 1:
-            seen.setdefault((run.signal, tuple(sorted((k, str(v)) for k, v in run.overrides.items()))),
-                            []).append(run.name)
-    met = [names for names in seen.values() if len(names) > 1]
+    paper = sweep.paper_iterations
+    groups = []
+    for f in sorted(lengths, reverse=True):
+        parts = []
+        for key in STEP_COUNTED_KEYS:
+            pairs = lengths[f].get(key)
+            if not pairs:
+                continue
+            common = max(pairs, key=lambda p: len(set(pairs[p])))
+            text = f"`{key}` {common[0]} -> {common[1]}"
+            others = [f"{', '.join(sorted(set(names)))}: {p[0]} -> {p[1]}" for p, names in pairs.items() if p != common]
+            parts.append(text + (f" ({'; '.join(others)})" if others else ""))
+        if parts:
+            groups.append((f, parts))
+    if not groups:
+        factors = ", ".join(str(f) for f in sorted(lengths, reverse=True))
+        return f"No run's sampler has a step-counted constant to scale (f = {factors})."
+    rule = ("round(f v) and at least 1, written into every run whose sampler declares them: ")
+    if len(lengths) == 1 and sweep.step_scale in lengths:
+        f, parts = groups[0]
+        text = (f"Step-counted sampler constants scaled by f = {f} (this preset's iterations over the paper's "
+                f"{paper}), " + rule + ", ".join(parts))
+    else:
+        text = (f"Step-counted sampler constants scaled by each run's f, its iterations over the paper's {paper}, "
+                + rule + "; ".join(f"f = {f} ({f * paper} iterations): " + ", ".join(parts) for f, parts in groups))
+    text += "; `nint.dense2_period` and `nint.selection_map_steps` are not scaled."
+    met = rows_that_meet(sweep)
     if met:
         text += " After scaling, " + "; ".join(" and ".join(n) for n in met) + " run the same settings."
     return text
+
 
