@@ -82,6 +82,44 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path, image8, monkeypat
     assert [int(r.split(",")[0]) for r in open(os.path.join(run_dir, "metrics.csv")).read().split()[1:]] == [2, 4]
 
 
+def _floating(value):
+    """Every floating tensor inside a checkpoint's nested dicts, lists and Selections."""
+    if isinstance(value, torch.Tensor):
+        return [value] if value.is_floating_point() else []
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _floating(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _floating(v)]
+    if hasattr(value, "__dataclass_fields__"):
+        return [t for name in value.__dataclass_fields__ for t in _floating(getattr(value, name))]
+    return []
+
+
+def test_an_overflow_in_the_optimizer_state_is_never_saved(tmp_path, image8, monkeypatch, capsys):
+    # lr 1e6 on a 2x16 SIREN: Adam's second moment overflows to inf within a few steps, while the
+    # weights and the loss stay finite (an update of m / sqrt(inf) is 0), so a weights-only check passes.
+    written, save = [], torch.save
+
+    def record(obj, path, *args, **kwargs):
+        save(obj, path, *args, **kwargs)
+        written.append((str(path), torch.load(path, weights_only=False)))
+    monkeypatch.setattr(torch, "save", record)
+    code = main("image", _args(image8, tmp_path, "TRAIN_CONFIGS.lr=1e6", "model_config.hidden_layers=2",
+                               "model_config.hidden_features=16", iterations=20, eval_interval=1))
+    err = _err(capsys)
+    run_dir = os.path.join(tmp_path, "image_a_nint_siren")
+    assert code == 3 and len(err) == 1, err
+    assert "optimizer state became non-finite at step" in err[0] and "exp_avg_sq of net." in err[0], err
+    assert written and all(path.endswith("checkpoint.pt.tmp") for path, _ in written)  # no model.pt
+    for path, state in written:
+        tensors = _floating(state)
+        assert len(tensors) > 10 and all(bool(torch.isfinite(t).all()) for t in tensors), (path, state["step"])
+    last = written[-1][1]
+    assert f"(step {last['step']};" in err[0] and "optimizer and sampler state all finite" in err[0]
+    assert torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)["step"] == last["step"]
+    assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "diverged"
+
+
 def test_divergence_before_any_checkpoint_says_so(tmp_path, image8, monkeypatch, capsys):
     _poison_after(monkeypatch, 2)
     assert main("image", _args(image8, tmp_path)) == 3

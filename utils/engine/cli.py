@@ -119,7 +119,8 @@ def _run(task_name, args):
         return 130
     except TrainingDiverged as e:
         ckpt = os.path.join(run_dir, "checkpoint.pt")
-        kept = (f"the last good checkpoint is {ckpt} (step {e.checkpoint_step}, all parameters finite)"
+        kept = (f"the last good checkpoint is {ckpt} (step {e.checkpoint_step}; its weights, optimizer and "
+                f"sampler state all finite)"
                 if e.checkpoint_step is not None and os.path.isfile(ckpt)
                 else "no checkpoint was written before it diverged (each one is checked finite first)")
         print(f"error: {e}; stopped, {kept} (try a lower TRAIN_CONFIGS.lr)", file=sys.stderr)
