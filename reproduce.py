@@ -199,7 +199,7 @@ def _status(folder):
 def main(argv=None) -> int:
     args = parse_args(argv)
     return one_line_errors(lambda: _main(args), interrupted="interrupted; run the same command again to continue",
-                           on_sigterm=_stop_training_processes)
+                           on_sigterm=_stop_training_processes, whole_process=argv is None)
 
 
 def _stop_training_processes():

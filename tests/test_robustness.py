@@ -214,6 +214,59 @@ def test_sigterm_checkpoints_and_prints_a_quoted_resume_command(tmp_path, image8
     assert command[-2:] == ["--resume", str(out_root / "image_a_nint_siren")]
 
 
+def _slowed_training(image, out_root, *, summary_pause=0.0, exit_pause=0.0):
+    """train_image.py as a subprocess whose interrupted summary.json takes `summary_pause` s more to
+    write and whose exit takes `exit_pause` s more (an atexit pause): windows a second signal can hit."""
+    prelude = (f"import atexit, sys, time; sys.path.insert(0, {ROOT!r}); from utils.engine import run; "
+               f"write = run.Run.write_summary; "
+               f"run.Run.write_summary = lambda self, status, step: "
+               f"(time.sleep({summary_pause}) if status == 'interrupted' else None, write(self, status, step))[1]; "
+               f"atexit.register(time.sleep, {exit_pause}); "
+               f"from utils.engine.cli import main; sys.exit(main('image'))")
+    argv = [sys.executable, "-c", prelude, *_args(image, out_root, iterations=1_000_000, eval_interval=5)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = out_root / "image_a_nint_siren" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert ckpt.exists(), proc.communicate()
+    return proc, ckpt
+
+
+def _assert_interrupted_and_saved(proc, ckpt, err):
+    assert proc.returncode == 130, (proc.returncode, err)
+    summary = json.load(open(ckpt.parent / "summary.json"))
+    assert summary["status"] == "interrupted"
+    assert torch.load(ckpt, weights_only=False)["step"] == summary["iterations"] > 0
+    assert "interrupted by SIGTERM: checkpoint saved" in err
+
+
+def test_a_second_sigterm_does_not_cut_the_checkpoint_short(tmp_path, image8):
+    # A group signal (`timeout`, Slurm) and reproduce.py's forwarded one: two SIGTERMs 30 ms apart,
+    # the second while summary.json is being written (slowed down here, so that it always is).
+    proc, ckpt = _slowed_training(image8, tmp_path, summary_pause=0.5)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.03)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    _assert_interrupted_and_saved(proc, ckpt, err)
+
+
+def test_a_sigterm_after_the_checkpoint_keeps_the_exit_status(tmp_path, image8):
+    # The second SIGTERM once everything is written, while the process exits: still 130 (not 143).
+    proc, ckpt = _slowed_training(image8, tmp_path, exit_pause=1.0)
+    proc.send_signal(signal.SIGTERM)
+    lines = []
+    while not any("checkpoint saved" in line for line in lines):
+        line = proc.stderr.readline()
+        assert line, (proc.wait(), lines)
+        lines.append(line)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    _assert_interrupted_and_saved(proc, ckpt, "".join(lines) + err)
+
+
 # -- odd signal files -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("values,problem", [

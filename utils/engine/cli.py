@@ -35,7 +35,7 @@ def main(task_name: str, argv=None):
     args = parser.parse_args(argv)
     # SIGTERM before or after the loop ends like Ctrl-C there (outside the training loop: loading,
     # saving); inside the loop the trainer catches both and checkpoints.
-    return one_line_errors(lambda: _run(task_name, args))
+    return one_line_errors(lambda: _run(task_name, args), whole_process=argv is None)
 
 
 def _saved_task(config_path: str):

@@ -14,6 +14,7 @@ import torch
 from samplers.base import SelectionContext, mse_loss
 from utils.devices import chunk_slices, forward_in_chunks
 from utils.engine.run import Run, TrainingDiverged  # noqa: F401 (TrainingDiverged: raised here too)
+from utils.errors import stopping
 
 
 class Interrupted(Exception):
@@ -69,7 +70,9 @@ def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0,
 
 class _InterruptFlag:
     """The first Ctrl-C (SIGINT) or SIGTERM (what Slurm, Ray and `timeout` send) asks the loop to
-    stop at the next step boundary, checkpoint and summary written; a second one aborts."""
+    stop at the next step boundary, checkpoint and summary written. A second Ctrl-C aborts; a
+    repeated SIGTERM is ignored (utils.errors.stopping: a group signal and reproduce.py's
+    forwarded one reach a training process both)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -87,7 +90,10 @@ class _InterruptFlag:
 
     def _handle(self, signum, frame):
         if self.raised:
-            raise KeyboardInterrupt
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C: the user will not wait
+            return
+        stopping(now=True)  # from now on, until the process exits, a SIGTERM is ignored
         self.raised = signal.Signals(signum).name
 
     def __exit__(self, *exc):
