@@ -103,7 +103,6 @@ def run_table(name: str, args) -> int:
     images = args.image if is_speedup and args.image else args.images
     flag = "--image" if is_speedup and args.image else "--images"
     release = {"extra_overrides": RELEASE_CLOCK, "variant": "release_clock"} if args.release_clock else {}
-    _check_results_dir(args.results)
     sweep = load_sweep(name, args.preset, images=images, results_dir=args.results, repeats=args.repeats,
                        images_flag=flag, **release)
     if args.dry_run:  # each run's plan, its configuration and signal checked as train_<task>.py would
@@ -208,16 +207,24 @@ def _stop_training_processes():
     terminate_running()
 
 
+def _check_preset(preset: str):
+    """UserError unless a sweep of config/paper/ has `preset`."""
+    from utils.reproduce.sweep import available_sweeps, sweep_presets
+    presets = sorted({p for name in available_sweeps() for p in sweep_presets(name)})
+    if preset not in presets:
+        raise UserError(f"--preset {preset}: no sweep has that preset; presets: {', '.join(presets)}")
+
+
 def _main(args) -> int:
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: give the number of processes at once, 1 or more")
     if "list" in args.tables:
         if args.tables != ["list"]:
             raise UserError("'list' takes no other table names")
-        from utils.reproduce.sweep import available_sweeps, load_sweep, sweep_presets
+        from utils.reproduce.sweep import available_sweeps, load_sweep
         names = available_sweeps()
         preset = args.preset or "cpu"
-        presets = sorted({p for name in names for p in sweep_presets(name)})
-        if preset not in presets:
-            raise UserError(f"--preset {preset}: no sweep has that preset; presets: {', '.join(presets)}")
+        _check_preset(preset)
         for name in names:
             try:
                 sweep = load_sweep(name, preset)
@@ -229,6 +236,9 @@ def _main(args) -> int:
         args.preset = _default_preset()
         print(f"preset: {args.preset} ({'CUDA found' if args.preset == 'paper' else 'no CUDA'}; "
               f"choose with --preset paper|cpu)")
+    _check_results_dir(args.results)  # every command but list reads or writes there
+    if {"claims", "report"} & set(args.tables):  # these read the paper's tables of that preset
+        _check_preset(args.preset)
     status = 0
     for name in args.tables:
         run = {"claims": run_claims, "report": run_report}.get(name)

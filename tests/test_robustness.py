@@ -475,6 +475,18 @@ def test_reproduce_answers_in_one_line(tmp_path, capsys, monkeypatch):
     assert "is a file, not a folder" in _err(capsys)[0]
     assert reproduce.main(["list", "--preset", "bogus"]) == 2
     assert "no sweep has that preset" in _err(capsys)[0]
+    for command in ("claims", "report"):
+        assert reproduce.main([command, "--preset", "bogus", "--results", str(tmp_path / "res")]) == 2
+        err = _err(capsys)
+        assert len(err) == 1 and "--preset bogus: no sweep has that preset" in err[0], err
+        assert not (tmp_path / "res").exists()  # no claims_bogus.md written
+        assert reproduce.main([command, "--preset", "cpu", "--results", str(blocker)]) == 2
+        err = _err(capsys)
+        assert len(err) == 1 and f"--results {blocker}" in err[0] and "is a file, not a folder" in err[0], err
+    for jobs in ("0", "-2"):
+        assert reproduce.main(["table2", "--preset", "cpu", "--jobs", jobs, "--dry-run"]) == 2
+        err = _err(capsys)
+        assert len(err) == 1 and f"--jobs {jobs}:" in err[0], err
     assert reproduce.main(["speedup", "--preset", "cpu", "--image", "/missing.png", "--dry-run"]) == 2
     err = _err(capsys)
     assert err[0].startswith("error: --image /missing.png")
