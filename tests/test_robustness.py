@@ -465,6 +465,38 @@ def test_select_names_the_bad_argument(coords, targets, named):
     assert named in _sampler_error(lambda: sampler.select(0, model, coords, targets))
 
 
+@pytest.mark.parametrize("name", ["int", "nint", "uniform"])
+def test_select_refuses_targets_whose_channels_change(name):
+    # No image= to compare with: the channel count of the first select() is the reference. Before,
+    # INT broadcast [64, 3] - [64, 1] in silence and NINT raised torch's own RuntimeError.
+    from samplers import make_sampler
+    sampler = make_sampler(name, 64, 10)
+    model, coords = torch.nn.Linear(2, 3), torch.rand(64, 2)
+    sampler.select(0, model, coords, torch.rand(64, 3))
+    message = _sampler_error(lambda: sampler.select(1, model, coords, torch.rand(64, 1)))
+    assert message.startswith("targets have 1 channel(s) but had 3 at the first select()"), message
+    assert len(sampler.select(1, model, coords, torch.rand(64, 3)).indices) == 12  # the same channels: fine
+
+
+@pytest.mark.parametrize("step", [-1, 10, 11, 2.0, True, "3"])
+def test_select_refuses_a_step_outside_the_run(step):
+    from samplers import make_sampler
+    sampler = make_sampler("nint", 64, 10)
+    model, coords, targets = torch.nn.Linear(2, 3), torch.rand(64, 2), torch.rand(64, 3)
+    message = _sampler_error(lambda: sampler.select(step, model, coords, targets))
+    assert message.startswith(f"step must be a whole number in [0, total_steps) = [0, 10), got {step!r}")
+    assert len(sampler.select(np.int64(9), model, coords, targets).indices) > 0  # the last step is one
+
+
+def test_standard_takes_every_point_whatever_the_ratio():
+    from samplers import make_sampler
+    sampler = make_sampler("standard", 1, 10)  # ratio 0.2 of one point: no batch to speak of, none needed
+    assert sampler.select(0, torch.nn.Linear(2, 1), torch.rand(1, 2), torch.rand(1, 1)).indices.tolist() == [0]
+    assert len(make_sampler("standard", 64, 10, ratio=1e-3).select(
+        0, torch.nn.Linear(2, 1), torch.rand(64, 2), torch.rand(64, 1)).indices) == 64
+    assert "ratio=0.001 gives a batch" in _sampler_error(lambda: make_sampler("uniform", 64, 10, ratio=1e-3))
+
+
 # -- reproduce.py ---------------------------------------------------------------------------------
 
 def test_reproduce_answers_in_one_line(tmp_path, capsys, monkeypatch):
