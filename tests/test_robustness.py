@@ -146,6 +146,19 @@ def test_resume_on_the_same_signal_still_works(tmp_path, image8, capsys):
     assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "completed"
 
 
+def test_a_garbage_summary_is_named_on_resume(tmp_path, image8, capsys):
+    run_dir = _interrupted_run(image8, str(tmp_path))
+    path = os.path.join(run_dir, "summary.json")
+    for content in (b"", b'{"status": "interr', b"[1, 2]", b"\xff\xfe\x00"):
+        open(path, "wb").write(content)
+        assert main("image", ["--resume", run_dir]) == 2
+        err = _err(capsys)
+        assert len(err) == 1 and path in err[0] and "not a run's summary" in err[0], err
+    os.remove(path)  # as the line says: the run then resumes and writes a new one
+    assert main("image", ["--resume", run_dir]) == 0
+    assert json.load(open(path))["status"] == "completed"
+
+
 def test_a_checkpoint_without_a_fingerprint_resumes_with_a_note(tmp_path, image8, capsys):
     run_dir = _interrupted_run(image8, str(tmp_path))
     path = os.path.join(run_dir, "checkpoint.pt")

@@ -130,12 +130,21 @@ def _run(task_name, args):
 
 
 def _summary_status(run_dir):
+    """summary.json's status (None when there is none); UserError naming the file when it is
+    not a summary (empty, truncated, edited)."""
     import json
     path = os.path.join(run_dir, "summary.json")
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f).get("status")
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        summary = e
+    if not isinstance(summary, dict):
+        raise UserError(f"cannot resume {run_dir}: {path} is not a run's summary (not a JSON object); "
+                        f"remove it (the run writes a new one) to resume from checkpoint.pt")
+    return summary.get("status")
 
 
 def _print_result(summary, task, run_dir):
