@@ -105,7 +105,7 @@ def run_table(name: str, args) -> int:
     release = {"extra_overrides": RELEASE_CLOCK, "variant": "release_clock"} if args.release_clock else {}
     sweep = load_sweep(name, args.preset, images=images, results_dir=args.results, repeats=args.repeats,
                        images_flag=flag, **release)
-    if args.dry_run:  # each run's plan, its configuration and signal checked as train_<task>.py would
+    if args.dry_run:  # each run's plan; its configuration validated and its signal file's existence checked
         problems = 0
         for run in sweep.runs:
             action = plan(run, sweep.task)
@@ -150,8 +150,10 @@ def _check_results_dir(path: str):
 
 
 def run_problem(sweep, run):
-    """Why train_<task>.py would refuse the run (its configuration, or a missing signal file), as
-    its one-line error; None when it would start."""
+    """Why train_<task>.py would refuse the run, as its one-line error, as far as the configuration
+    (keys, values, ranges) and the signal file's existence tell; None when they pass. Not checked,
+    as that needs the signal loaded or the model and sampler built: a file that exists but cannot be
+    read, a sampler not defined for the task, a batch ratio below one point of the signal."""
     from utils.engine.config import ROOT, load_config
     from utils.errors import require_file
     try:
