@@ -581,9 +581,11 @@ def test_thread_count(monkeypatch):
     before, measure = torch.get_num_threads(), run.busy_cores
     try:
         assert run.thread_count(1, log=lambda *_: None) == 1
+        # OMP_NUM_THREADS set: the count is left as it is (torch followed the variable at start-up);
+        # 2 here, not the variable's 1, shows that thread_count set nothing itself
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         torch.set_num_threads(2)
-        assert run.thread_count(0, log=lambda *_: None) == 2  # the user's OMP_NUM_THREADS governs
+        assert run.thread_count(0, log=lambda *_: None) == 2
         monkeypatch.delenv("OMP_NUM_THREADS")
         monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
         monkeypatch.setattr(run, "_AUTO_THREADS", None)
