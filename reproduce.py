@@ -103,10 +103,9 @@ def run_table(name: str, args) -> int:
     images = args.image if is_speedup and args.image else args.images
     flag = "--image" if is_speedup and args.image else "--images"
     release = {"extra_overrides": RELEASE_CLOCK, "variant": "release_clock"} if args.release_clock else {}
-    _check_results_dir(args.results)
     sweep = load_sweep(name, args.preset, images=images, results_dir=args.results, repeats=args.repeats,
                        images_flag=flag, **release)
-    if args.dry_run:  # each run's plan, its configuration and signal checked as train_<task>.py would
+    if args.dry_run:  # each run's plan; its configuration validated and its signal file's existence checked
         problems = 0
         for run in sweep.runs:
             action = plan(run, sweep.task)
@@ -151,8 +150,10 @@ def _check_results_dir(path: str):
 
 
 def run_problem(sweep, run):
-    """Why train_<task>.py would refuse the run (its configuration, or a missing signal file), as
-    its one-line error; None when it would start."""
+    """Why train_<task>.py would refuse the run, as its one-line error, as far as the configuration
+    (keys, values, ranges) and the signal file's existence tell; None when they pass. Not checked,
+    as that needs the signal loaded or the model and sampler built: a file that exists but cannot be
+    read, a sampler not defined for the task, a batch ratio below one point of the signal."""
     from utils.engine.config import ROOT, load_config
     from utils.errors import require_file
     try:
@@ -199,7 +200,7 @@ def _status(folder):
 def main(argv=None) -> int:
     args = parse_args(argv)
     return one_line_errors(lambda: _main(args), interrupted="interrupted; run the same command again to continue",
-                           on_sigterm=_stop_training_processes)
+                           on_sigterm=_stop_training_processes, whole_process=argv is None)
 
 
 def _stop_training_processes():
@@ -208,16 +209,24 @@ def _stop_training_processes():
     terminate_running()
 
 
+def _check_preset(preset: str):
+    """UserError unless a sweep of config/paper/ has `preset`."""
+    from utils.reproduce.sweep import available_sweeps, sweep_presets
+    presets = sorted({p for name in available_sweeps() for p in sweep_presets(name)})
+    if preset not in presets:
+        raise UserError(f"--preset {preset}: no sweep has that preset; presets: {', '.join(presets)}")
+
+
 def _main(args) -> int:
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: give the number of processes at once, 1 or more")
     if "list" in args.tables:
         if args.tables != ["list"]:
             raise UserError("'list' takes no other table names")
-        from utils.reproduce.sweep import available_sweeps, load_sweep, sweep_presets
+        from utils.reproduce.sweep import available_sweeps, load_sweep
         names = available_sweeps()
         preset = args.preset or "cpu"
-        presets = sorted({p for name in names for p in sweep_presets(name)})
-        if preset not in presets:
-            raise UserError(f"--preset {preset}: no sweep has that preset; presets: {', '.join(presets)}")
+        _check_preset(preset)
         for name in names:
             try:
                 sweep = load_sweep(name, preset)
@@ -229,6 +238,9 @@ def _main(args) -> int:
         args.preset = _default_preset()
         print(f"preset: {args.preset} ({'CUDA found' if args.preset == 'paper' else 'no CUDA'}; "
               f"choose with --preset paper|cpu)")
+    _check_results_dir(args.results)  # every command but list reads or writes there
+    if {"claims", "report"} & set(args.tables):  # these read the paper's tables of that preset
+        _check_preset(args.preset)
     status = 0
     for name in args.tables:
         run = {"claims": run_claims, "report": run_report}.get(name)

@@ -193,7 +193,7 @@ def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio
     problem = Sampler.shared_params["mt_ratio"].problem(ratio)
     if problem:
         raise UserValueError(f"ratio={ratio!r} {problem}")
-    if ratio * n_points < 1:
+    if cls.batch_from_ratio and ratio * n_points < 1:
         raise UserValueError(f"ratio={ratio!r} gives a batch of {ratio * n_points:.3g} points out of {n_points}; "
                              f"the smallest ratio is 1/n_points = {1 / n_points:.3g}")
     declared = {python_name(key): param for (_, key), param in cls.all_params().items()}

@@ -25,6 +25,7 @@ Every sampler counts what it did (`counts()`, written to summary.json's `sampler
 block): re-selection calls, no-grad forward passes over all N points, and whatever
 defines the method (NTK scores, fitness steps, ...).
 """
+import numbers
 from dataclasses import dataclass
 from typing import Optional
 
@@ -140,6 +141,9 @@ class Sampler:
     modalities = None
     # True for samplers whose observe() needs d(loss)/d(coords) of the chosen points.
     needs_coord_grads = False
+    # False for a sampler that trains on every point whatever the batch ratio (Standard): a ratio
+    # below one point is then no error.
+    batch_from_ratio = True
     # True when training_loss is a mean of per-point terms, so that the loss of a part of the
     # batch (part=slice) is the same formula on that part: the trainer then accumulates the
     # step chunk by chunk in one pass. False (EVOS, Soft Mining: the loss needs the whole batch,
@@ -148,7 +152,7 @@ class Sampler:
     # The batch constants every sampler shares, in the config section `nint` (the paper's keys).
     shared_section = "nint"
     shared_params = {
-        "mt_ratio": Param(0.2, "starting batch ratio B/N, for every sampler", "(0, 1]"),
+        "mt_ratio": Param(0.2, "starting batch ratio B/N, for every sampler but standard (all points)", "(0, 1]"),
         "batch_size_scheduler": Param("constant", "how B grows over training, for every sampler "
                                       "(step: 10 stages; cosine: INT's)", choices=BATCH_SIZE_SCHEDULERS),
         "sample_interval": Param("dense", "when to re-select; between re-selections the last batch is reused",
@@ -187,7 +191,7 @@ class Sampler:
         base = resolve(self.shared_params, shared, self.name, self.shared_section)
         self.constants = {**base, **resolve(self.params, own, self.name, self.section)}
         self.start_ratio = float(base["mt_ratio"])
-        if self.start_ratio * self.n_points < 1:  # never raised to one point in silence
+        if self.batch_from_ratio and self.start_ratio * self.n_points < 1:  # never raised to one point in silence
             raise UserValueError(f"{self.shared_section}.mt_ratio={base['mt_ratio']!r} gives a batch of "
                                  f"{self.start_ratio * self.n_points:.3g} points out of {self.n_points}; the "
                                  f"smallest ratio for this signal is 1/{self.n_points} = {1 / self.n_points:.3g}")
@@ -196,6 +200,7 @@ class Sampler:
         self.dense2_period = int(base["dense2_period"])
         self.reselect_on_resize = bool(int(base["reselect_on_resize"]))
         self._last = None  # the last Selection, reused between re-selections
+        self._channels = None  # own loop: the targets' channel count at the first select()
         self.selection_calls = 0  # how many times choose() has run
         self.full_forwards = 0    # no-grad forward passes over all N points, all steps together
 
@@ -218,6 +223,9 @@ class Sampler:
         if isinstance(step, SelectionContext):
             ctx = step
         else:
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral) or not 0 <= step < self.total_steps:
+                raise UserValueError(f"step must be a whole number in [0, total_steps) = [0, {self.total_steps}), "
+                                     f"got {step!r}")
             self.check_points(coords, targets)
             ctx = SelectionContext(int(step), self.total_steps, model, coords, targets, forward_chunk)
         forwards_before = ctx.full_forwards
@@ -240,6 +248,11 @@ class Sampler:
         if image is not None and targets.shape[1] != image.shape[-1]:
             raise UserValueError(f"targets have {targets.shape[1]} channel(s) but the image given to the "
                                  f"sampler has {image.shape[-1]}")
+        if self._channels is None:
+            self._channels = targets.shape[1]
+        elif targets.shape[1] != self._channels:
+            raise UserValueError(f"targets have {targets.shape[1]} channel(s) but had {self._channels} at the "
+                                 f"first select(); give the same targets' channels at every step")
 
     def next_selection(self, ctx: SelectionContext) -> Selection:
         """The selection rule shared by all samplers (subclasses with their own override this)."""

@@ -6,6 +6,7 @@ from samplers.base import Sampler, Selection
 
 class StandardSampler(Sampler):
     name = "standard"
+    batch_from_ratio = False  # every point, whatever nint.mt_ratio says
 
     def batch_size(self, step):
         return self.n_points

@@ -82,6 +82,44 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path, image8, monkeypat
     assert [int(r.split(",")[0]) for r in open(os.path.join(run_dir, "metrics.csv")).read().split()[1:]] == [2, 4]
 
 
+def _floating(value):
+    """Every floating tensor inside a checkpoint's nested dicts, lists and Selections."""
+    if isinstance(value, torch.Tensor):
+        return [value] if value.is_floating_point() else []
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _floating(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _floating(v)]
+    if hasattr(value, "__dataclass_fields__"):
+        return [t for name in value.__dataclass_fields__ for t in _floating(getattr(value, name))]
+    return []
+
+
+def test_an_overflow_in_the_optimizer_state_is_never_saved(tmp_path, image8, monkeypatch, capsys):
+    # lr 1e6 on a 2x16 SIREN: Adam's second moment overflows to inf within a few steps, while the
+    # weights and the loss stay finite (an update of m / sqrt(inf) is 0), so a weights-only check passes.
+    written, save = [], torch.save
+
+    def record(obj, path, *args, **kwargs):
+        save(obj, path, *args, **kwargs)
+        written.append((str(path), torch.load(path, weights_only=False)))
+    monkeypatch.setattr(torch, "save", record)
+    code = main("image", _args(image8, tmp_path, "TRAIN_CONFIGS.lr=1e6", "model_config.hidden_layers=2",
+                               "model_config.hidden_features=16", iterations=20, eval_interval=1))
+    err = _err(capsys)
+    run_dir = os.path.join(tmp_path, "image_a_nint_siren")
+    assert code == 3 and len(err) == 1, err
+    assert "optimizer state became non-finite at step" in err[0] and "exp_avg_sq of net." in err[0], err
+    assert written and all(path.endswith("checkpoint.pt.tmp") for path, _ in written)  # no model.pt
+    for path, state in written:
+        tensors = _floating(state)
+        assert len(tensors) > 10 and all(bool(torch.isfinite(t).all()) for t in tensors), (path, state["step"])
+    last = written[-1][1]
+    assert f"(step {last['step']};" in err[0] and "optimizer and sampler state all finite" in err[0]
+    assert torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)["step"] == last["step"]
+    assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "diverged"
+
+
 def test_divergence_before_any_checkpoint_says_so(tmp_path, image8, monkeypatch, capsys):
     _poison_after(monkeypatch, 2)
     assert main("image", _args(image8, tmp_path)) == 3
@@ -106,6 +144,19 @@ def test_resume_on_the_same_signal_still_works(tmp_path, image8, capsys):
     run_dir = _interrupted_run(image8, str(tmp_path))
     assert main("image", ["--resume", run_dir]) == 0
     assert json.load(open(os.path.join(run_dir, "summary.json")))["status"] == "completed"
+
+
+def test_a_garbage_summary_is_named_on_resume(tmp_path, image8, capsys):
+    run_dir = _interrupted_run(image8, str(tmp_path))
+    path = os.path.join(run_dir, "summary.json")
+    for content in (b"", b'{"status": "interr', b"[1, 2]", b"\xff\xfe\x00"):
+        open(path, "wb").write(content)
+        assert main("image", ["--resume", run_dir]) == 2
+        err = _err(capsys)
+        assert len(err) == 1 and path in err[0] and "not a run's summary" in err[0], err
+    os.remove(path)  # as the line says: the run then resumes and writes a new one
+    assert main("image", ["--resume", run_dir]) == 0
+    assert json.load(open(path))["status"] == "completed"
 
 
 def test_a_checkpoint_without_a_fingerprint_resumes_with_a_note(tmp_path, image8, capsys):
@@ -174,6 +225,59 @@ def test_sigterm_checkpoints_and_prints_a_quoted_resume_command(tmp_path, image8
     assert "SIGTERM" in line
     command = shlex.split(line.split("Continue with: ", 1)[1])
     assert command[-2:] == ["--resume", str(out_root / "image_a_nint_siren")]
+
+
+def _slowed_training(image, out_root, *, summary_pause=0.0, exit_pause=0.0):
+    """train_image.py as a subprocess whose interrupted summary.json takes `summary_pause` s more to
+    write and whose exit takes `exit_pause` s more (an atexit pause): windows a second signal can hit."""
+    prelude = (f"import atexit, sys, time; sys.path.insert(0, {ROOT!r}); from utils.engine import run; "
+               f"write = run.Run.write_summary; "
+               f"run.Run.write_summary = lambda self, status, step: "
+               f"(time.sleep({summary_pause}) if status == 'interrupted' else None, write(self, status, step))[1]; "
+               f"atexit.register(time.sleep, {exit_pause}); "
+               f"from utils.engine.cli import main; sys.exit(main('image'))")
+    argv = [sys.executable, "-c", prelude, *_args(image, out_root, iterations=1_000_000, eval_interval=5)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = out_root / "image_a_nint_siren" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert ckpt.exists(), proc.communicate()
+    return proc, ckpt
+
+
+def _assert_interrupted_and_saved(proc, ckpt, err):
+    assert proc.returncode == 130, (proc.returncode, err)
+    summary = json.load(open(ckpt.parent / "summary.json"))
+    assert summary["status"] == "interrupted"
+    assert torch.load(ckpt, weights_only=False)["step"] == summary["iterations"] > 0
+    assert "interrupted by SIGTERM: checkpoint saved" in err
+
+
+def test_a_second_sigterm_does_not_cut_the_checkpoint_short(tmp_path, image8):
+    # A group signal (`timeout`, Slurm) and reproduce.py's forwarded one: two SIGTERMs 30 ms apart,
+    # the second while summary.json is being written (slowed down here, so that it always is).
+    proc, ckpt = _slowed_training(image8, tmp_path, summary_pause=0.5)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.03)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    _assert_interrupted_and_saved(proc, ckpt, err)
+
+
+def test_a_sigterm_after_the_checkpoint_keeps_the_exit_status(tmp_path, image8):
+    # The second SIGTERM once everything is written, while the process exits: still 130 (not 143).
+    proc, ckpt = _slowed_training(image8, tmp_path, exit_pause=1.0)
+    proc.send_signal(signal.SIGTERM)
+    lines = []
+    while not any("checkpoint saved" in line for line in lines):
+        line = proc.stderr.readline()
+        assert line, (proc.wait(), lines)
+        lines.append(line)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    _assert_interrupted_and_saved(proc, ckpt, "".join(lines) + err)
 
 
 # -- odd signal files -----------------------------------------------------------------------------
@@ -374,6 +478,38 @@ def test_select_names_the_bad_argument(coords, targets, named):
     assert named in _sampler_error(lambda: sampler.select(0, model, coords, targets))
 
 
+@pytest.mark.parametrize("name", ["int", "nint", "uniform"])
+def test_select_refuses_targets_whose_channels_change(name):
+    # No image= to compare with: the channel count of the first select() is the reference. Before,
+    # INT broadcast [64, 3] - [64, 1] in silence and NINT raised torch's own RuntimeError.
+    from samplers import make_sampler
+    sampler = make_sampler(name, 64, 10)
+    model, coords = torch.nn.Linear(2, 3), torch.rand(64, 2)
+    sampler.select(0, model, coords, torch.rand(64, 3))
+    message = _sampler_error(lambda: sampler.select(1, model, coords, torch.rand(64, 1)))
+    assert message.startswith("targets have 1 channel(s) but had 3 at the first select()"), message
+    assert len(sampler.select(1, model, coords, torch.rand(64, 3)).indices) == 12  # the same channels: fine
+
+
+@pytest.mark.parametrize("step", [-1, 10, 11, 2.0, True, "3"])
+def test_select_refuses_a_step_outside_the_run(step):
+    from samplers import make_sampler
+    sampler = make_sampler("nint", 64, 10)
+    model, coords, targets = torch.nn.Linear(2, 3), torch.rand(64, 2), torch.rand(64, 3)
+    message = _sampler_error(lambda: sampler.select(step, model, coords, targets))
+    assert message.startswith(f"step must be a whole number in [0, total_steps) = [0, 10), got {step!r}")
+    assert len(sampler.select(np.int64(9), model, coords, targets).indices) > 0  # the last step is one
+
+
+def test_standard_takes_every_point_whatever_the_ratio():
+    from samplers import make_sampler
+    sampler = make_sampler("standard", 1, 10)  # ratio 0.2 of one point: no batch to speak of, none needed
+    assert sampler.select(0, torch.nn.Linear(2, 1), torch.rand(1, 2), torch.rand(1, 1)).indices.tolist() == [0]
+    assert len(make_sampler("standard", 64, 10, ratio=1e-3).select(
+        0, torch.nn.Linear(2, 1), torch.rand(64, 2), torch.rand(64, 1)).indices) == 64
+    assert "ratio=0.001 gives a batch" in _sampler_error(lambda: make_sampler("uniform", 64, 10, ratio=1e-3))
+
+
 # -- reproduce.py ---------------------------------------------------------------------------------
 
 def test_reproduce_answers_in_one_line(tmp_path, capsys, monkeypatch):
@@ -384,6 +520,18 @@ def test_reproduce_answers_in_one_line(tmp_path, capsys, monkeypatch):
     assert "is a file, not a folder" in _err(capsys)[0]
     assert reproduce.main(["list", "--preset", "bogus"]) == 2
     assert "no sweep has that preset" in _err(capsys)[0]
+    for command in ("claims", "report"):
+        assert reproduce.main([command, "--preset", "bogus", "--results", str(tmp_path / "res")]) == 2
+        err = _err(capsys)
+        assert len(err) == 1 and "--preset bogus: no sweep has that preset" in err[0], err
+        assert not (tmp_path / "res").exists()  # no claims_bogus.md written
+        assert reproduce.main([command, "--preset", "cpu", "--results", str(blocker)]) == 2
+        err = _err(capsys)
+        assert len(err) == 1 and f"--results {blocker}" in err[0] and "is a file, not a folder" in err[0], err
+    for jobs in ("0", "-2"):
+        assert reproduce.main(["table2", "--preset", "cpu", "--jobs", jobs, "--dry-run"]) == 2
+        err = _err(capsys)
+        assert len(err) == 1 and f"--jobs {jobs}:" in err[0], err
     assert reproduce.main(["speedup", "--preset", "cpu", "--image", "/missing.png", "--dry-run"]) == 2
     err = _err(capsys)
     assert err[0].startswith("error: --image /missing.png")
@@ -433,9 +581,11 @@ def test_thread_count(monkeypatch):
     before, measure = torch.get_num_threads(), run.busy_cores
     try:
         assert run.thread_count(1, log=lambda *_: None) == 1
+        # OMP_NUM_THREADS set: the count is left as it is (torch followed the variable at start-up);
+        # 2 here, not the variable's 1, shows that thread_count set nothing itself
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         torch.set_num_threads(2)
-        assert run.thread_count(0, log=lambda *_: None) == 2  # the user's OMP_NUM_THREADS governs
+        assert run.thread_count(0, log=lambda *_: None) == 2
         monkeypatch.delenv("OMP_NUM_THREADS")
         monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
         monkeypatch.setattr(run, "_AUTO_THREADS", None)

@@ -35,7 +35,7 @@ def main(task_name: str, argv=None):
     args = parser.parse_args(argv)
     # SIGTERM before or after the loop ends like Ctrl-C there (outside the training loop: loading,
     # saving); inside the loop the trainer catches both and checkpoints.
-    return one_line_errors(lambda: _run(task_name, args))
+    return one_line_errors(lambda: _run(task_name, args), whole_process=argv is None)
 
 
 def _saved_task(config_path: str):
@@ -119,7 +119,8 @@ def _run(task_name, args):
         return 130
     except TrainingDiverged as e:
         ckpt = os.path.join(run_dir, "checkpoint.pt")
-        kept = (f"the last good checkpoint is {ckpt} (step {e.checkpoint_step}, all parameters finite)"
+        kept = (f"the last good checkpoint is {ckpt} (step {e.checkpoint_step}; its weights, optimizer and "
+                f"sampler state all finite)"
                 if e.checkpoint_step is not None and os.path.isfile(ckpt)
                 else "no checkpoint was written before it diverged (each one is checked finite first)")
         print(f"error: {e}; stopped, {kept} (try a lower TRAIN_CONFIGS.lr)", file=sys.stderr)
@@ -129,12 +130,21 @@ def _run(task_name, args):
 
 
 def _summary_status(run_dir):
+    """summary.json's status (None when there is none); UserError naming the file when it is
+    not a summary (empty, truncated, edited)."""
     import json
     path = os.path.join(run_dir, "summary.json")
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f).get("status")
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        summary = e
+    if not isinstance(summary, dict):
+        raise UserError(f"cannot resume {run_dir}: {path} is not a run's summary (not a JSON object); "
+                        f"remove it (the run writes a new one) to resume from checkpoint.pt")
+    return summary.get("status")
 
 
 def _print_result(summary, task, run_dir):

@@ -34,8 +34,10 @@ TRAIN_CONFIGS.max_train_seconds > 0 ends training at the first step whose traini
 clock has passed it: that step is evaluated and the run completes there (summary.json's
 `iterations` is that step, `stopped_by` says why); `iterations` still sets the schedules.
 """
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -151,6 +153,56 @@ def signal_fingerprint(task, dataset_cfg: dict) -> str:
 
 class CheckpointUnreadable(UserError):
     """checkpoint.pt cannot be read (truncated, empty, not a checkpoint of this program)."""
+
+
+class TrainingDiverged(Exception):
+    """The loss, the parameters, the optimizer's state or the sampler's state became NaN or inf.
+    `checkpoint_step`: the step of the last checkpoint written (every one is checked finite
+    before it is written), None when none was."""
+
+    checkpoint_step = None
+
+
+def _leaves(value, name: str):
+    """(name, leaf) of every value inside dicts, lists, tuples and dataclasses (a Selection)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{name}.{key}" if name else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _leaves(item, f"{name}[{i}]")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from _leaves(getattr(value, field.name), f"{name}.{field.name}")
+    else:
+        yield name, value
+
+
+def non_finite_entries(named: list) -> list:
+    """The names, in order, of the (name, value) pairs of `named` whose value holds a NaN or inf:
+    any floating (or complex) tensor, NumPy array or float inside it (dicts, lists, dataclasses
+    searched). The tensors' verdicts are read together: one device sync on a GPU."""
+    names, flags = [], []
+    for name, value in named:
+        for leaf_name, leaf in _leaves(value, name):
+            if isinstance(leaf, torch.Tensor):
+                if leaf.is_floating_point() or leaf.is_complex():
+                    names.append(leaf_name)
+                    flags.append(torch.isfinite(leaf).all())
+            elif isinstance(leaf, np.ndarray):
+                if leaf.dtype.kind in "fc":
+                    names.append(leaf_name)
+                    flags.append(bool(np.isfinite(leaf).all()))
+            elif isinstance(leaf, (float, np.floating)):
+                names.append(leaf_name)
+                flags.append(math.isfinite(leaf))
+    devices = [f.device for f in flags if isinstance(f, torch.Tensor)]
+    if devices:  # every tensor verdict to one device, then one read
+        on = [i for i, f in enumerate(flags) if isinstance(f, torch.Tensor)]
+        read = torch.stack([flags[i].to(devices[0]) for i in on]).cpu().tolist()
+        for i, ok in zip(on, read):
+            flags[i] = ok
+    return [name for name, ok in zip(names, flags) if not ok]
 
 
 class _ConstantLR:
@@ -393,8 +445,34 @@ class Run:
             self.progress.close()
 
     # -- checkpoint and summary -------------------------------------------------------
+    def non_finite_state(self) -> dict:
+        """{'parameters' | 'optimizer state' | 'sampler state': [names]} of every floating tensor
+        (and float) of the model (parameters and buffers), the optimizer's state (Adam's moments,
+        named after their parameter) and the sampler's state_dict that holds a NaN or inf; {} when
+        all are finite."""
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        optimizer = [(f"{key} of {names.get(id(p), '?')}", value)
+                     for p, state in self.optimizer.state.items() for key, value in state.items()]
+        found = {"parameters": non_finite_entries(list(self.model.state_dict().items())),
+                 "optimizer state": non_finite_entries(optimizer),
+                 "sampler state": non_finite_entries(list(self.sampler.state_dict().items()))}
+        return {kind: bad for kind, bad in found.items() if bad}
+
+    def check_finite(self, step: int):
+        """TrainingDiverged when the model, the optimizer's state or the sampler's state holds a
+        NaN or inf after `step` steps: nothing is evaluated or saved from such a run (the loss is
+        read before the update, and an overflow of Adam's second moment, e.g. at lr 1e6, leaves
+        the weights and the loss finite)."""
+        bad = self.non_finite_state()
+        if bad:
+            names = [n for found in bad.values() for n in found]
+            raise TrainingDiverged(f"{' and '.join(bad)} became non-finite at step {step} ({', '.join(names[:3])}"
+                                   f"{', ...' if len(names) > 3 else ''})")
+
     def save_checkpoint(self, step: int):
-        """checkpoint.pt: everything --resume needs to continue bit for bit from `step`."""
+        """checkpoint.pt: everything --resume needs to continue bit for bit from `step`; checked
+        finite first (TrainingDiverged, nothing written, otherwise)."""
+        self.check_finite(step)
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "lr_scheduler": self.lr_scheduler.state_dict(),
                  "sampler": self.sampler.state_dict(), "logger": self.logger.state_dict(),
@@ -464,7 +542,9 @@ class Run:
 
     def finish(self, step: int = None) -> dict:
         """model.pt (the plain state dict), the task's outputs, the sampler's figures, summary.json;
-        `step`: the steps run (fewer than `iterations` when max_train_seconds stopped the run)."""
+        `step`: the steps run (fewer than `iterations` when max_train_seconds stopped the run).
+        TrainingDiverged, nothing written, when the model or its training state is not finite."""
+        self.check_finite(self.total_steps if step is None else step)
         torch.save(self.model.state_dict(), os.path.join(self.run_dir, "model.pt"))
         self.task.save_outputs(self.model, self.run_dir)
         self.sampler.save_figures(self.run_dir)

@@ -13,14 +13,8 @@ import torch
 
 from samplers.base import SelectionContext, mse_loss
 from utils.devices import chunk_slices, forward_in_chunks
-from utils.engine.run import Run
-
-
-class TrainingDiverged(Exception):
-    """The loss or the parameters became NaN or inf. `checkpoint_step`: the step of the last
-    checkpoint written (every one is checked finite before it is written), None when none was."""
-
-    checkpoint_step = None
+from utils.engine.run import Run, TrainingDiverged  # noqa: F401 (TrainingDiverged: raised here too)
+from utils.errors import stopping
 
 
 class Interrupted(Exception):
@@ -30,20 +24,6 @@ class Interrupted(Exception):
     def __init__(self, signal_name=None):
         super().__init__(signal_name or "stop_at")
         self.signal_name = signal_name
-
-
-def non_finite_parameters(model) -> list:
-    """Names of the model's parameters holding a NaN or inf (empty when all are finite)."""
-    return [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
-
-
-def check_parameters(model, step: int):
-    """TrainingDiverged when an update left a parameter non-finite: nothing is evaluated or
-    saved from such a model (the loss is read before the update, so it cannot tell)."""
-    bad = non_finite_parameters(model)
-    if bad:
-        raise TrainingDiverged(f"parameters became non-finite at step {step} ({', '.join(bad[:3])}"
-                               f"{', ...' if len(bad) > 3 else ''})")
 
 
 def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0, pointwise=True,
@@ -90,7 +70,9 @@ def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0,
 
 class _InterruptFlag:
     """The first Ctrl-C (SIGINT) or SIGTERM (what Slurm, Ray and `timeout` send) asks the loop to
-    stop at the next step boundary, checkpoint and summary written; a second one aborts."""
+    stop at the next step boundary, checkpoint and summary written. A second Ctrl-C aborts; a
+    repeated SIGTERM is ignored (utils.errors.stopping: a group signal and reproduce.py's
+    forwarded one reach a training process both)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -108,7 +90,10 @@ class _InterruptFlag:
 
     def _handle(self, signum, frame):
         if self.raised:
-            raise KeyboardInterrupt
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C: the user will not wait
+            return
+        stopping(now=True)  # from now on, until the process exits, a SIGTERM is ignored
         self.raised = signal.Signals(signum).name
 
     def __exit__(self, *exc):
@@ -142,10 +127,10 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                     sampler.observe(selection, point_loss, x.grad)
                 done = step + 1
                 if run.snapshot_due():
-                    check_parameters(model, done)  # no picture of a diverged model either
+                    run.check_finite(done)  # no picture of a diverged model either
                     run.take_snapshots(done)
                 if run.evaluation_due(done):
-                    check_parameters(model, done)
+                    run.check_finite(done)  # model, optimizer and sampler state: nothing logged or saved otherwise
                     with clock.off():
                         metrics = run.evaluate(done)
                         run.log(done, metrics, float(loss), len(x))
@@ -155,18 +140,23 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                     break
         except Interrupted:
             try:
-                check_parameters(model, step)  # a non-finite model is never checkpointed
+                run.save_checkpoint(step)  # checked finite first: a non-finite state is never checkpointed
             except TrainingDiverged as e:
-                run.write_summary("diverged", step)
-                e.checkpoint_step = run.checkpoint_step
-                raise e from None
-            run.save_checkpoint(step)
+                raise _diverged(run, step, e) from None
             run.write_summary("interrupted", step)
             raise
         except TrainingDiverged as e:
-            run.write_summary("diverged", step)
-            e.checkpoint_step = run.checkpoint_step
-            raise
+            raise _diverged(run, step, e)
         finally:
             run.close_progress()
-    return run.finish(done)
+    try:
+        return run.finish(done)  # checked finite first: model.pt never holds a NaN or inf
+    except TrainingDiverged as e:
+        raise _diverged(run, done, e)
+
+
+def _diverged(run, step: int, error: TrainingDiverged) -> TrainingDiverged:
+    """summary.json `diverged`; the error, told the step of the last (finite) checkpoint on disk."""
+    run.write_summary("diverged", step)
+    error.checkpoint_step = run.checkpoint_step
+    return error

@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from utils.engine.config import ROOT
+from utils.errors import stopping
 from utils.reproduce.run_folder import prepare, record, summary_line, train_argv
 
 
@@ -84,6 +85,7 @@ def run_pool(sweep, todo: list, jobs: int, log=print) -> dict:
             statuses[folder] = status
     except KeyboardInterrupt:
         stop.set()
+        stopping(now=True)  # a SIGTERM now does not cut the wait short (utils/errors.py)
         log("interrupted: waiting for the running processes to save their checkpoints; "
             "run the same command again to continue")
         pool.shutdown(wait=True, cancel_futures=True)
