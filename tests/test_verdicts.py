@@ -324,3 +324,28 @@ def test_fig4_reads_table1_along_training_time(tmp_path):
     write(-0.01)
     rows = {r["key"]: r for r in check_claims("cpu", results, repeats=1)}
     assert rows["fig4"]["our_verdict"] == "fails (one run)"
+
+
+# -- a fresh checkout: the run folders gone, the committed results files remain ----------------
+
+def test_claims_read_the_committed_results_files_when_the_run_folders_are_gone(tmp_path):
+    import shutil
+    # Three repeats (per-repeat CSV) for Table 2 and one run (the table's CSV) for Table 10.
+    results, rows = _table2(tmp_path, [(200, 5.0), (202, 5.2), (199, 4.9)])
+    for run in load_sweep("table10", "cpu", results_dir=results).runs:
+        t = {"standard": 240.0, "int": 160.0, "evos": 70.0, "nint": None}[run.name]
+        fake_run(run.folder, [(1000, 250.0, 31.0 if t else 29.0)], time_to={"psnr_30": t} if t else {},
+                 iters_to={"psnr_30": 500} if t else {})
+    write_table(load_sweep("table2", "cpu", results_dir=results, repeats=3))
+    write_table(load_sweep("table10", "cpu", results_dir=results))
+    before = {r["key"]: r for r in check_claims("cpu", results)}
+    shutil.rmtree(os.path.join(results, "runs"))
+    after = {r["key"]: r for r in check_claims("cpu", results)}
+    for key, stem in (("table2", "table2_cpu_per_repeat.csv"), ("table10", "table10_cpu.csv")):
+        assert after[key]["our_verdict"] == before[key]["our_verdict"] != "not measurable"
+        assert after[key]["our_numbers"] == (f"(from res/{stem}; its run folders are not on this machine) "
+                                             + before[key]["our_numbers"])
+    assert before["table2"]["our_verdict"] == HOLDS
+    assert before["table10"]["our_verdict"] == "fails (one run)"  # NINT never reached 30 dB: worse than any reached
+    # Neither run folders nor results files: not measurable, as before.
+    assert after["table9"]["our_verdict"].startswith("not measurable")

@@ -18,7 +18,8 @@ Verdicts: holds | fails | within noise | not measurable: <why> | not measurable 
 release score not run.
 
 Nothing in this file is a number of the paper: the paper's side is computed from the sweep
-files, ours from the run folders. What the file does fix are the readings of words in the
+files, ours from the run folders (or, where a sweep's run folders are gone, from the results
+files its last run wrote: `stored_samples`). What the file does fix are the readings of words in the
 claims (`NEAR`, `FAR`, `LARGE_MARGIN_DB`, `PRIMARY_SHARE`, `NEARLY_HALF`, `MAINTAIN_DB`,
 `MOST`) and the numbers a claim itself states (Table 8's "9 of 12", the README's "26.58%"
 and "48.99%", Table 4's "11.57%"); the report prints them.
@@ -121,7 +122,8 @@ def count_of(cells: list, needed: int, text: str) -> Cell:
 # ------------------------------------------------------------------------------------- a side
 
 class Side:
-    """One side of a claim's check: the paper's numbers, or ours, for one sweep.
+    """One side of a claim's check: the paper's numbers, or ours, for one sweep (`source`: the
+    results file they were read from when the run folders are gone, else None).
 
     samples: run name -> {column id: {pair key: value}} (None: not reached, or no value; a
     missing column: no number); absent: run name -> why it has no numbers at all. exact: the
@@ -130,6 +132,7 @@ class Side:
 
     def __init__(self, sweep, samples: dict, absent: dict, who: str, exact: bool = False):
         self.sweep, self.samples, self.absent, self.who, self.exact = sweep, samples, absent, who, exact
+        self.source = None
         self.specs = {c["id"]: c for c in sweep.columns}
         self.labels = {r.name: r.label for r in sweep.runs}
         self.names = list(dict.fromkeys(r.name for r in sweep.runs))
@@ -784,8 +787,52 @@ def _paper_side(sweep) -> Side:
     return Side(sweep, samples, {}, "the paper", exact=True)
 
 
+def stored_samples(sweep) -> tuple:
+    """(samples, file) read back from the sweep's committed results files, for a machine whose
+    run folders are gone (results/runs/ is not in git): every run process's own values from
+    <stem>_per_repeat.csv or <stem>_per_signal.csv, else the single run's from <stem>.csv (a
+    cell's value with n 1, None when its threshold was not reached). ({}, None) without one."""
+    import csv
+    per_run = [f"{sweep.stem}_per_repeat.csv", f"{sweep.stem}_per_signal.csv"]
+    ids = [c["id"] for c in sweep.columns]
+    names = set(r.name for r in sweep.runs)
+
+    def number(text):
+        return float(text) if text not in ("", None) else None
+    for name in per_run:
+        path = os.path.join(sweep.results_dir, name)
+        if os.path.isfile(path):
+            samples = {}
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    if row["run"] in names and row["status"] == "completed":
+                        key = (row["signal"] or None, int(row["repeat"]))
+                        for cid in ids:
+                            samples.setdefault(row["run"], {}).setdefault(cid, {})[key] = number(row.get(cid))
+            return samples, path
+    path = os.path.join(sweep.results_dir, f"{sweep.stem}.csv")
+    if not os.path.isfile(path):
+        return {}, None
+    samples = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["run"] in names and int(row["completed"] or 0) == 1:
+                samples[row["run"]] = {cid: {(None, 1): number(row.get(cid)) if int(row.get(f"{cid}_n") or 0) else None}
+                                       for cid in ids}
+    return samples, path
+
+
 def _our_side(sweep) -> Side:
     entries = collect(sweep)
+    if all(e["n_completed"] == 0 and not e["errors"] for e in entries):
+        # No run folder of this sweep on this machine (a fresh checkout): the numbers its last
+        # run committed, said in the claim's row (the results file names where they come from).
+        samples, path = stored_samples(sweep)
+        if samples:
+            side = Side(sweep, samples, {e["name"]: f"{e['label']} not in {os.path.basename(path)}"
+                                         for e in entries if e["name"] not in samples}, "ours")
+            side.source = os.path.relpath(path, os.path.dirname(sweep.results_dir) or ".")
+            return side
     samples, absent = {}, {}
     for e in entries:
         if e["n_completed"] == 0:
@@ -817,7 +864,8 @@ def _verdict(claim: Claim, make_side, nint: str) -> tuple:
     verdict = cell.verdict
     if not getattr(side, "exact", True) and cell.n == 1:
         verdict += " (one run)"
-    return verdict, cell.text
+    source = getattr(side, "source", None)
+    return verdict, (f"(from {source}; its run folders are not on this machine) " if source else "") + cell.text
 
 
 def _ntk_cost_ours(results_dir: str) -> tuple:
@@ -934,7 +982,8 @@ def build_claims_markdown(rows: list, preset: str, command: str = None, range_ro
              "numbers (each sweep's `paper:` section, config/paper/) and on ours (that sweep's finished runs at the "
              f"`{preset}` preset), for NINT as the paper states it and, where the claim's sweep has the run "
              f"`{RELEASE}`, for NINT with the release's score. Computed by utils/reproduce/claims.py from the "
-             "sweep files and the run folders; nothing is typed in. Rerun it after any table: "
+             "sweep files and the run folders (where a sweep's run folders are gone, from the results files its "
+             "last run wrote, named in the claim's row); nothing is typed in. Rerun it after any table: "
              f"`python reproduce.py claims --preset {preset}`.", "",
              "- The noise: two runs are compared pair by pair (same signal, same repeat = same seed; "
              "`--repeats N`, repeat k with seed + k - 1). With two or more pairs a verdict is `holds` or `fails` "
