@@ -207,13 +207,7 @@ def test_sigterm_checkpoints_and_prints_a_quoted_resume_command(tmp_path, image8
     out_root = tmp_path / "my runs"  # a space: the printed command must survive pasting
     argv = [sys.executable, os.path.join(ROOT, "train_image.py"),
             *_args(image8, out_root, iterations=1_000_000, eval_interval=5)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ckpt = out_root / "image_a_nint_siren" / "checkpoint.pt"
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert ckpt.exists(), proc.communicate()
+    proc, ckpt = _training_started(argv, out_root, dict(os.environ, OMP_NUM_THREADS="1"))
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -237,7 +231,11 @@ def _slowed_training(image, out_root, *, summary_pause=0.0, exit_pause=0.0):
                f"atexit.register(time.sleep, {exit_pause}); "
                f"from utils.engine.cli import main; sys.exit(main('image'))")
     argv = [sys.executable, "-c", prelude, *_args(image, out_root, iterations=1_000_000, eval_interval=5)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return _training_started(argv, out_root, dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1"))
+
+
+def _training_started(argv, out_root, env):
+    """(process, checkpoint path) of a training subprocess, once its first checkpoint is written."""
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ckpt = out_root / "image_a_nint_siren" / "checkpoint.pt"
     deadline = time.time() + 120
