@@ -127,11 +127,12 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
                     sampler.observe(selection, point_loss, x.grad)
                 done = step + 1
                 if run.snapshot_due():
-                    run.check_finite(done)  # no picture of a diverged model either
+                    with clock.off():  # bookkeeping, not training: off the training clock
+                        run.check_finite(done)  # no picture of a diverged model either
                     run.take_snapshots(done)
                 if run.evaluation_due(done):
-                    run.check_finite(done)  # model, optimizer and sampler state: nothing logged or saved otherwise
                     with clock.off():
+                        run.check_finite(done)  # model, optimizer and sampler state: nothing logged or saved otherwise
                         metrics = run.evaluate(done)
                         run.log(done, metrics, float(loss), len(x))
                         run.save_checkpoint(done)
