@@ -240,6 +240,7 @@ def test_scale_ladder_reads_its_committed_csv_when_the_run_folders_are_gone(tmp_
     assert "(From scale_cpu.csv: the run folders are not on this machine.)" in report_markdown(sweep, rows)
     claims = {r["key"]: r for r in check_claims("cpu", results)}
     assert claims["scale"]["our_verdict"] == "holds (one run)"
+    assert claims["scale"]["our_numbers"].startswith("(from res/scale_cpu.csv; its run folders are not on this machine)")
 
 
 # -- figures a reader can check at a glance ----------------------------------------------------

@@ -871,8 +871,11 @@ def _our_side(sweep) -> Side:
 class _LadderSide:
     """The scale ladder's rows as a side of the `scale` claim (one run per cell)."""
 
-    def __init__(self, rows: list, threshold: str):
+    def __init__(self, rows: list, threshold: str, results_dir: str):
         self.rows, self.threshold, self.who, self.exact = rows, threshold, "ours", False
+        source = next((r["source"] for r in rows if r.get("source")), None)
+        if source:  # the committed CSV, named in the row as the other claims name theirs
+            self.source = os.path.relpath(source, os.path.dirname(results_dir) or ".")
 
 
 def _verdict(claim: Claim, make_side, nint: str) -> tuple:
@@ -968,7 +971,7 @@ def _scale_row(claim: Claim, row: dict, preset: str, results_dir: str) -> dict:
         row.update(our_numbers="", our_verdict=f"not measurable: the scale ladder not run at the {preset} preset",
                    release_verdict=f"not measurable: the scale ladder not run at the {preset} preset")
         return row
-    side = _LadderSide(rows, threshold)
+    side = _LadderSide(rows, threshold, results_dir)
     row["our_verdict"], row["our_numbers"] = _verdict(claim, lambda: side, "nint")
     if any(r["strategy"] == RELEASE for r in rows):
         row["release_verdict"], row["release_numbers"] = _verdict(claim, lambda: side, RELEASE)

@@ -10,7 +10,8 @@ the rest). Below 1 = better. With repeats, each number is the median repeat's.
 
 A run stopped by its cap (iterations or TRAIN_CONFIGS.max_train_seconds) before the threshold
 still bounds a ratio: it would have needed more than the seconds and iterations it ran (the
-sweep's `train_seconds` and `iterations` columns), so NINT's ratio to a Standard that never
+sweep's `train_seconds` and `iterations` columns; with repeats, the median of each repeat's
+number where it got there and what it ran where it did not), so NINT's ratio to a Standard that never
 got there is at most NINT's seconds over Standard's (shown "<0.31"), and a NINT that never got
 there is at least its own over Standard's (">1.20"). Such a row carries `<key>_bound`: "<" or ">".
 When the run folders are gone (a fresh checkout), the rows come from the committed
@@ -82,10 +83,13 @@ def ladder_rows(sweep) -> list:
         for key, col in (("seconds", time_col), ("iterations", iters_col)):
             samples = list(e["samples"].get(col["id"], {}).values()) if e["n_completed"] else []
             row[key] = _median([math.inf if v is None else float(v) for v in samples]) if samples else None
-        for key, name in (("ran_seconds", "train_seconds"), ("ran_iterations", "iterations")):
-            col = ran_cols.get(name)
-            samples = [float(v) for v in e["samples"].get(col["id"], {}).values() if v is not None] if col else []
-            row[key] = _median(samples) if samples and e["n_completed"] else None
+        for key, name, col in (("ran_seconds", "train_seconds", time_col), ("ran_iterations", "iterations", iters_col)):
+            # What each repeat shows the threshold needs at least: its number where it got there,
+            # else what it ran; the median of these bounds the median repeat's number.
+            ran = e["samples"].get(ran_cols[name]["id"], {}) if name in ran_cols else {}
+            least = [float(v) if v is not None else ran.get(k) for k, v in e["samples"].get(col["id"], {}).items()]
+            row[key] = (_median([float(v) for v in least]) if e["n_completed"] and least
+                        and all(v is not None for v in least) else None)
         rows.append(row)
     for row in rows:
         peers = [r for r in rows if r["side"] == row["side"] and r["network"] == row["network"] and r is not row]
