@@ -4,6 +4,7 @@ at the paper's precision. Every run here is a folder written by hand (no trainin
 import csv
 import math
 import os
+import shutil
 
 import pytest
 
@@ -200,6 +201,46 @@ def test_scale_ladder_ratios_report_figure_and_the_claim(tmp_path):
     text = open(os.path.join(results, "scale_cpu.md")).read()
     assert "## Scale ladder" in text and "## Every run" in text
     assert os.path.isfile(os.path.join(results, "scale_cpu_ratios.png"))
+
+
+def test_scale_ladder_bounds_a_ratio_to_a_run_stopped_by_its_cap(tmp_path):
+    """Standard stopped by its time cap short of 30 dB at 256 px: NINT's ratio is at most its seconds
+    over Standard's, and the claim's step to 256 is decided only when that bound settles it."""
+    results = str(tmp_path / "res")
+    growing = {(64, "3x128"): 8.0, (128, "3x128"): 6.0, (256, "3x128"): 3.0, (64, "5x256"): 7.0, (128, "5x256"): 5.0}
+    sweep = _scale_runs(results, growing)
+    stopped = next(r for r in sweep.runs if r.tags["strategy"] == "standard" and r.tags["side"] == 256)
+    fake_run(stopped.folder, [(786, 30.0, 29.97)], time_to={"psnr_30": None}, iters_to={"psnr_30": None})
+    rows, _ = ladder("cpu", results)
+    nint = next(r for r in rows if r["strategy"] == "nint" and r["side"] == 256)
+    assert nint["time_ratio_standard"] == pytest.approx(0.1) and nint["time_ratio_standard_bound"] == "<"
+    assert nint["iters_ratio_standard"] == pytest.approx(300 / 786) and nint["iters_ratio_standard_bound"] == "<"
+    md = report_markdown(sweep, rows)
+    assert "| 256 | 3x128 | NINT (xi 0.7) | 3.00 | <0.10 |" in md and "Stopped by a cap before PSNR 30" in md
+    claims = {r["key"]: r for r in check_claims("cpu", results)}
+    assert claims["scale"]["our_verdict"] == "holds (one run)"  # 0.1 bounds it below 128's 0.6
+    assert "3x128@256: <0.10x" in claims["scale"]["our_numbers"]
+    # A bound that does not settle the step (NINT 9 s over Standard's 10 s: at most 0.9, above 0.6)
+    _scale_runs(results, {**growing, (256, "3x128"): 9.0})
+    fake_run(stopped.folder, [(786, 10.0, 29.97)], time_to={"psnr_30": None}, iters_to={"psnr_30": None})
+    claims = {r["key"]: r for r in check_claims("cpu", results)}
+    assert "not settled by a bound: 3x128@128 -> 3x128@256" in claims["scale"]["our_numbers"]
+    assert claims["scale"]["our_verdict"] == "holds (one run)"  # the other steps all grow
+
+
+def test_scale_ladder_reads_its_committed_csv_when_the_run_folders_are_gone(tmp_path):
+    results = str(tmp_path / "res")
+    growing = {(64, "3x128"): 8.0, (128, "3x128"): 6.0, (256, "3x128"): 3.0, (64, "5x256"): 7.0, (128, "5x256"): 5.0}
+    sweep = _scale_runs(results, growing)
+    write_table(sweep)
+    shutil.rmtree(os.path.join(results, "runs"))
+    rows, _ = ladder("cpu", results)
+    nint = next(r for r in rows if r["strategy"] == "nint" and r["side"] == 256)
+    assert nint["time_ratio_standard"] == pytest.approx(0.3) and nint["source"].endswith("scale_cpu.csv")
+    assert "(From scale_cpu.csv: the run folders are not on this machine.)" in report_markdown(sweep, rows)
+    claims = {r["key"]: r for r in check_claims("cpu", results)}
+    assert claims["scale"]["our_verdict"] == "holds (one run)"
+    assert claims["scale"]["our_numbers"].startswith("(from res/scale_cpu.csv; its run folders are not on this machine)")
 
 
 # -- figures a reader can check at a glance ----------------------------------------------------

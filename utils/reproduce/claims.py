@@ -620,27 +620,50 @@ def ablation(side: Side, nint: str = "nint") -> Cell:
 
 def scale_ladder(side, nint: str = "nint") -> Cell:
     """Our scale ladder (utils/reproduce/scale.py): NINT's time ratio to Standard falls as the
-    image side grows, for each network, and from the small network to the large at each side."""
-    savings = {}
+    image side grows, for each network, and from the small network to the large at each side.
+    A ratio that is a bound (Standard, or NINT, stopped by its cap before the threshold) decides a
+    step only when the bound settles it; a step it does not settle is named and left out."""
+    savings = {}  # (network, side) -> (low, high): the ratio, or the interval a bound leaves
     for row in side.rows:
-        if row["strategy"] == nint and row["time_ratio_standard"] is not None:
-            savings[(row["network"], row["side"])] = row["time_ratio_standard"]
+        ratio = row["time_ratio_standard"]
+        if row["strategy"] == nint and ratio is not None:
+            bound = row.get("time_ratio_standard_bound")
+            savings[(row["network"], row["side"])] = ((0.0, ratio) if bound == "<" else
+                                                     (ratio, math.inf) if bound == ">" else (ratio, ratio))
     if len(savings) < 2:
-        raise NotMeasurable(f"{side.who}: fewer than two sizes where NINT and Standard both reached the threshold")
-    cells, shown = [], []
+        raise NotMeasurable(f"{side.who}: fewer than two sizes where NINT's ratio to Standard is known")
+    cells, unsettled = [], []
     networks = list(dict.fromkeys(k[0] for k in savings))
     sides = sorted({k[1] for k in savings})
     steps = [((net, a), (net, b)) for net in networks for a, b in zip(sides, sides[1:])]
     steps += [((a, s), (b, s)) for s in sides for a, b in zip(networks, networks[1:])]
     for small, big in steps:
         if small in savings and big in savings:
-            for_pair = [savings[small] - savings[big]]  # one run each: the sign decides
-            verdict, _ = paired_verdict(for_pair)
-            cells.append(Cell(verdict, 1, f"{small[0]}@{small[1]} -> {big[0]}@{big[1]}"))
-    shown = ", ".join(f"{n}@{s}: {savings[(n, s)]:.2f}x" for n, s in savings)
+            (s_low, s_high), (b_low, b_high) = savings[small], savings[big]
+            text = f"{small[0]}@{small[1]} -> {big[0]}@{big[1]}"
+            if s_low == s_high and b_low == b_high:
+                verdict, _ = paired_verdict([s_low - b_low])  # one run each: the sign decides
+            elif b_high < s_low:
+                verdict = HOLDS
+            elif b_low > s_high:
+                verdict = FAILS
+            else:
+                unsettled.append(text)
+                continue
+            cells.append(Cell(verdict, 1, text))
+    if not cells:
+        raise NotMeasurable(f"{side.who}: no step between sizes is settled ({'; '.join(unsettled)})")
+
+    def show(key):
+        low, high = savings[key]
+        return f"{low:.2f}x" if low == high else (f"<{high:.2f}x" if low == 0.0 else f">{low:.2f}x")
+    shown = ", ".join(f"{n}@{s}: {show((n, s))}" for n, s in savings)
     not_growing = [c.text for c in cells if c.verdict != HOLDS]
     return all_of(cells, f"NINT's training seconds to {side.threshold} as a ratio to Standard's: {shown}"
-                  + (f"; the saving does not grow at {'; '.join(not_growing)}" if not_growing else ""))
+                  + (" (<: at most, Standard stopped by its cap first; >: at least)" if any(
+                      low != high for low, high in savings.values()) else "")
+                  + (f"; the saving does not grow at {'; '.join(not_growing)}" if not_growing else "")
+                  + (f"; not settled by a bound: {'; '.join(unsettled)}" if unsettled else ""))
 
 
 # ------------------------------------------------------------------------------------- the claims
@@ -848,8 +871,11 @@ def _our_side(sweep) -> Side:
 class _LadderSide:
     """The scale ladder's rows as a side of the `scale` claim (one run per cell)."""
 
-    def __init__(self, rows: list, threshold: str):
+    def __init__(self, rows: list, threshold: str, results_dir: str):
         self.rows, self.threshold, self.who, self.exact = rows, threshold, "ours", False
+        source = next((r["source"] for r in rows if r.get("source")), None)
+        if source:  # the committed CSV, named in the row as the other claims name theirs
+            self.source = os.path.relpath(source, os.path.dirname(results_dir) or ".")
 
 
 def _verdict(claim: Claim, make_side, nint: str) -> tuple:
@@ -945,7 +971,7 @@ def _scale_row(claim: Claim, row: dict, preset: str, results_dir: str) -> dict:
         row.update(our_numbers="", our_verdict=f"not measurable: the scale ladder not run at the {preset} preset",
                    release_verdict=f"not measurable: the scale ladder not run at the {preset} preset")
         return row
-    side = _LadderSide(rows, threshold)
+    side = _LadderSide(rows, threshold, results_dir)
     row["our_verdict"], row["our_numbers"] = _verdict(claim, lambda: side, "nint")
     if any(r["strategy"] == RELEASE for r in rows):
         row["release_verdict"], row["release_numbers"] = _verdict(claim, lambda: side, RELEASE)

@@ -8,6 +8,15 @@ Standard's at the same side and network, and to the best other sampler's there (
 the others that are not NINT in any form, for the NINT rows; the best of every other row for
 the rest). Below 1 = better. With repeats, each number is the median repeat's.
 
+A run stopped by its cap (iterations or TRAIN_CONFIGS.max_train_seconds) before the threshold
+still bounds a ratio: it would have needed more than the seconds and iterations it ran (the
+sweep's `train_seconds` and `iterations` columns; with repeats, the median of each repeat's
+number where it got there and what it ran where it did not), so NINT's ratio to a Standard that never
+got there is at most NINT's seconds over Standard's (shown "<0.31"), and a NINT that never got
+there is at least its own over Standard's (">1.20"). Such a row carries `<key>_bound`: "<" or ">".
+When the run folders are gone (a fresh checkout), the rows come from the committed
+<stem>.csv / <stem>_per_repeat.csv (`source` names the file).
+
     ladder(preset, results_dir)     -> (rows, threshold): one dict per run, the ratios
     report_markdown(sweep, rows)    the report's ratio table and what it says (Markdown)
     plot_ratios(rows, path)         the figure: NINT's ratios against image side, per network
@@ -40,38 +49,79 @@ def _threshold_columns(sweep) -> tuple:
     return time_col, iters_col
 
 
+def _entries(sweep) -> tuple:
+    """(entries as collect gives them, the results file they came from or None): the run folders,
+    or, where none of the sweep's is on this machine, its committed results files."""
+    entries = collect(sweep)
+    if any(e["n_completed"] or e["errors"] for e in entries):
+        return entries, None
+    from utils.reproduce.claims import stored_samples  # claims imports this module
+    samples, path = stored_samples(sweep)
+    if not samples:
+        return entries, None
+    for e in entries:
+        e["samples"] = samples.get(e["name"], {})
+        e["n_completed"] = len(next(iter(e["samples"].values()), {}))
+    return entries, path
+
+
 def ladder_rows(sweep) -> list:
     """One dict per run name: side, network, strategy, label, seconds and iterations to the
-    threshold (median over completed repeats; inf: not reached; None: not finished) and the
-    four ratios (None when either side has no finite number)."""
+    threshold (median over completed repeats; inf: not reached; None: not finished), the
+    seconds and iterations it ran (`ran_seconds`, `ran_iterations`; None when the sweep has no
+    such column) and the four ratios (None when neither a number nor a bound can be given; a
+    bound is flagged in `<ratio>_bound`)."""
     time_col, iters_col = _threshold_columns(sweep)
+    ran_cols = {c.get("summary"): c for c in sweep.columns if column_kind(c) == "summary"}
+    entries, source = _entries(sweep)
     rows = []
-    for e in collect(sweep):
+    for e in entries:
         tags = e["tags"]
         row = {"name": e["name"], "label": tags.get("sampler", e["label"]), "side": tags.get("side"),
                "network": tags.get("network"),
-               "strategy": tags.get("strategy", e["name"]), "completed": e["n_completed"]}
+               "strategy": tags.get("strategy", e["name"]), "completed": e["n_completed"], "source": source}
         for key, col in (("seconds", time_col), ("iterations", iters_col)):
-            samples = list(e["samples"][col["id"]].values()) if e["n_completed"] else []
+            samples = list(e["samples"].get(col["id"], {}).values()) if e["n_completed"] else []
             row[key] = _median([math.inf if v is None else float(v) for v in samples]) if samples else None
+        for key, name, col in (("ran_seconds", "train_seconds", time_col), ("ran_iterations", "iterations", iters_col)):
+            # What each repeat shows the threshold needs at least: its number where it got there,
+            # else what it ran; the median of these bounds the median repeat's number.
+            ran = e["samples"].get(ran_cols[name]["id"], {}) if name in ran_cols else {}
+            least = [float(v) if v is not None else ran.get(k) for k, v in e["samples"].get(col["id"], {}).items()]
+            row[key] = (_median([float(v) for v in least]) if e["n_completed"] and least
+                        and all(v is not None for v in least) else None)
         rows.append(row)
     for row in rows:
         peers = [r for r in rows if r["side"] == row["side"] and r["network"] == row["network"] and r is not row]
         standard = next((r for r in peers if r["strategy"] == "standard"), None)
         others = [r for r in peers if r["strategy"] not in NINT_FORMS] if row["strategy"] in NINT_FORMS else peers
         for key, short in (("seconds", "time"), ("iterations", "iters")):
-            row[f"{short}_ratio_standard"] = _ratio(row[key], standard[key] if standard else None)
+            ratio, bound = _ratio(row, standard, key)
+            row[f"{short}_ratio_standard"], row[f"{short}_ratio_standard_bound"] = ratio, bound
             finite = [r for r in others if r[key] is not None and math.isfinite(r[key])]
             best = min(finite, key=lambda r: r[key]) if finite else None
-            row[f"{short}_ratio_best_other"] = _ratio(row[key], best[key] if best else None)
+            ratio, bound = _ratio(row, best, key) if best else (None, None)
+            row[f"{short}_ratio_best_other"], row[f"{short}_ratio_best_other_bound"] = ratio, bound
             row[f"{short}_best_other"] = best["label"] if best else None
     return rows
 
 
-def _ratio(a, b):
-    if a is None or b is None or not math.isfinite(a) or not math.isfinite(b) or not b:
-        return None
-    return a / b
+def _ratio(row: dict, base, key: str) -> tuple:
+    """(row's `key` over base's, None) when both reached the threshold; (bound, '<' or '>') when
+    one of them stopped short of it (it needed more than it ran); (None, None) otherwise."""
+    if base is None:
+        return None, None
+    a, b = row[key], base[key]
+    if a is None or b is None:
+        return None, None
+    ran = "ran_" + key
+    if math.isfinite(a) and math.isfinite(b):
+        return (a / b, None) if b else (None, None)
+    if math.isfinite(a) and base[ran]:  # the base stopped first: the ratio is at most this
+        return a / base[ran], "<"
+    if math.isfinite(b) and row[ran] and b:  # this run stopped first: at least this
+        return row[ran] / b, ">"
+    return None, None
 
 
 def ladder(preset: str, results_dir: str = "results") -> tuple:
@@ -94,12 +144,12 @@ def report_section(preset: str, results_dir: str = "results"):
     return report_markdown(sweep, rows) if rows else None
 
 
-def _show(v, fmt: str) -> str:
+def _show(v, fmt: str, bound=None) -> str:
     if v is None:
         return ""
     if isinstance(v, float) and math.isinf(v):
         return "not reached"
-    return format(v, fmt)
+    return (bound or "") + format(v, fmt)
 
 
 def report_markdown(sweep, rows: list) -> str:
@@ -115,16 +165,30 @@ def report_markdown(sweep, rows: list) -> str:
              "|---:|---|---|---:|---:|---|---:|---:|---|"]
     for r in rows:
         lines.append("| " + " | ".join(str(c) for c in (
-            r["side"], r["network"], r["label"], _show(r["seconds"], ".2f"), _show(r["time_ratio_standard"], ".2f"),
-            _show(r["time_ratio_best_other"], ".2f") + (f" ({r['time_best_other']})" if r["time_best_other"] else ""),
-            _show(r["iterations"], ".0f"), _show(r["iters_ratio_standard"], ".2f"),
-            _show(r["iters_ratio_best_other"], ".2f") + (f" ({r['iters_best_other']})" if r["iters_best_other"] else ""),
+            r["side"], r["network"], r["label"], _show(r["seconds"], ".2f"),
+            _show(r["time_ratio_standard"], ".2f", r["time_ratio_standard_bound"]),
+            _show(r["time_ratio_best_other"], ".2f", r["time_ratio_best_other_bound"])
+            + (f" ({r['time_best_other']})" if r["time_best_other"] else ""),
+            _show(r["iterations"], ".0f"), _show(r["iters_ratio_standard"], ".2f", r["iters_ratio_standard_bound"]),
+            _show(r["iters_ratio_best_other"], ".2f", r["iters_ratio_best_other_bound"])
+            + (f" ({r['iters_best_other']})" if r["iters_best_other"] else ""),
         )) + " |")
+    stopped = [r for r in rows if r["seconds"] is not None and math.isinf(r["seconds"])]
+    if stopped:
+        lines += ["", "Stopped by a cap before " + threshold + ": " + "; ".join(
+            f"{r['label']} at {r['side']} px, {r['network']} (after {_show(r['ran_iterations'], '.0f')} iterations, "
+            f"{_show(r['ran_seconds'], '.1f')} training s)" for r in stopped)
+            + ". A ratio to such a run is a bound: it would have needed more than it ran, so \"<0.31\" reads "
+            "\"at most 0.31\" and \">1.20\" \"at least 1.20\"."]
     nint = [r for r in rows if r["strategy"] == "nint" and r["time_ratio_standard"] is not None]
     if nint:
         lines += ["", "NINT's training seconds as a ratio to Standard's: " + ", ".join(
-            f"{r['network']} at {r['side']} px {r['time_ratio_standard']:.2f}x" for r in nint)
+            f"{r['network']} at {r['side']} px {_show(r['time_ratio_standard'], '.2f', r['time_ratio_standard_bound'])}x"
+            for r in nint)
             + ". The claim \"NINT's saving grows with size\" is judged on these in the scorecard (claims)."]
+    source = next((r["source"] for r in rows if r.get("source")), None)
+    if source:
+        lines += ["", f"(From {os.path.basename(source)}: the run folders are not on this machine.)"]
     return "\n".join(lines) + "\n"
 
 
@@ -147,11 +211,16 @@ def plot_ratios(rows: list, path: str) -> str:
                            (axes[1][1], "iters_ratio_best_other", "iterations to threshold, x best other")):
         for i, net in enumerate(networks):
             for form in NINT_FORMS:
-                points = sorted((r["side"], r[key]) for r in drawn
+                points = sorted((r["side"], r[key], r[key + "_bound"]) for r in drawn
                                 if r["network"] == net and r["strategy"] == form and r[key] is not None)
                 if points:
+                    colour = colours[i % len(colours)]
                     ax.plot([p[0] for p in points], [p[1] for p in points], STYLE[form], marker="o",
-                            color=colours[i % len(colours)], label=f"{labels[form]}, SIREN {net}")
+                            color=colour, label=f"{labels[form]}, SIREN {net}")
+                    for x, y, bound in points:  # a bound: the true ratio lies below (v) or above (^)
+                        if bound:
+                            ax.plot([x], [y], marker="v" if bound == "<" else "^", markersize=11,
+                                    color=colour, markerfacecolor="white")
         ax.axhline(1.0, color="grey", linewidth=0.8)
         ax.set_xscale("log", base=2)
         sides = sorted({r["side"] for r in drawn})
@@ -162,7 +231,13 @@ def plot_ratios(rows: list, path: str) -> str:
         ax.set_title(title, fontsize=11)
         ax.grid(alpha=0.3)
     axes[0][1].legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    if any(r[k + "_bound"] for r in drawn for k in ("time_ratio_standard", "time_ratio_best_other",
+                                                      "iters_ratio_standard", "iters_ratio_best_other")):
+        fig.text(0.5, 0.005, "hollow triangle: a bound (the run compared against stopped at its cap before the "
+                 "threshold); the ratio lies below (v) or above (^) it", ha="center", fontsize=9)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
