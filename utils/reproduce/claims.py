@@ -19,7 +19,7 @@ release score not run.
 
 Nothing in this file is a number of the paper: the paper's side is computed from the sweep
 files, ours from the run folders (or, where a sweep's run folders are gone, from the results
-files its last run wrote: `stored_samples`). What the file does fix are the readings of words in the
+files its last run wrote: `collect.stored_samples`). What the file does fix are the readings of words in the
 claims (`NEAR`, `FAR`, `LARGE_MARGIN_DB`, `PRIMARY_SHARE`, `NEARLY_HALF`, `MAINTAIN_DB`,
 `MOST`) and the numbers a claim itself states (Table 8's "9 of 12", the README's "26.58%"
 and "48.99%", Table 4's "11.57%"); the report prints them.
@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 
 from utils.errors import UserError
-from utils.reproduce.collect import RELEASE, collect, is_nint, is_rival
+from utils.reproduce.collect import RELEASE, collect, is_nint, is_rival, stored_samples
 from utils.reproduce.columns import column_kind
 from utils.reproduce.scale import ladder
 from utils.reproduce.sweep import load_sweep, repeats_made
@@ -808,41 +808,6 @@ def _largest_1x64(p: dict) -> str:
 def _paper_side(sweep) -> Side:
     samples = {run: {cid: {"paper": v} for cid, v in values.items()} for run, values in sweep.paper.items()}
     return Side(sweep, samples, {}, "the paper", exact=True)
-
-
-def stored_samples(sweep) -> tuple:
-    """(samples, file) read back from the sweep's committed results files, for a machine whose
-    run folders are gone (results/runs/ is not in git): every run process's own values from
-    <stem>_per_repeat.csv or <stem>_per_signal.csv, else the single run's from <stem>.csv (a
-    cell's value with n 1, None when its threshold was not reached). ({}, None) without one."""
-    import csv
-    per_run = [f"{sweep.stem}_per_repeat.csv", f"{sweep.stem}_per_signal.csv"]
-    ids = [c["id"] for c in sweep.columns]
-    names = set(r.name for r in sweep.runs)
-
-    def number(text):
-        return float(text) if text not in ("", None) else None
-    for name in per_run:
-        path = os.path.join(sweep.results_dir, name)
-        if os.path.isfile(path):
-            samples = {}
-            with open(path, newline="") as f:
-                for row in csv.DictReader(f):
-                    if row["run"] in names and row["status"] == "completed":
-                        key = (row["signal"] or None, int(row["repeat"]))
-                        for cid in ids:
-                            samples.setdefault(row["run"], {}).setdefault(cid, {})[key] = number(row.get(cid))
-            return samples, path
-    path = os.path.join(sweep.results_dir, f"{sweep.stem}.csv")
-    if not os.path.isfile(path):
-        return {}, None
-    samples = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row["run"] in names and int(row["completed"] or 0) == 1:
-                samples[row["run"]] = {cid: {(None, 1): number(row.get(cid)) if int(row.get(f"{cid}_n") or 0) else None}
-                                       for cid in ids}
-    return samples, path
 
 
 def _our_side(sweep) -> Side:

@@ -7,9 +7,13 @@ Each entry also keeps every completed run's own value per column (`samples`: col
 {(signal, repeat): value, None when not reached}), so that two runs can be compared pair by
 pair: the same signal and the same repeat (the same seed).
 
+`stored_samples` gives the same per-run values read back from a sweep's committed results files,
+for a machine whose run folders are gone.
+
 It also names the rows' roles, shared by the reports that judge NINT (speedup, claims):
 `is_nint`, `is_rival`, and `RELEASE`, the run of NINT with the release's score.
 """
+import csv
 import math
 import os
 
@@ -65,3 +69,37 @@ def collect(sweep) -> list:
                    if len(reached) > 1 else None)
             entry["values"][spec["id"]] = (mean, std, len(reached), len(done))
     return list(by_name.values())
+
+
+def stored_samples(sweep) -> tuple:
+    """(samples, file) read back from the sweep's committed results files, for a machine whose
+    run folders are gone (results/runs/ is not in git): every run process's own values from
+    <stem>_per_repeat.csv or <stem>_per_signal.csv, else the single run's from <stem>.csv (a
+    cell's value with n 1, None when its threshold was not reached). ({}, None) without one."""
+    per_run = [f"{sweep.stem}_per_repeat.csv", f"{sweep.stem}_per_signal.csv"]
+    ids = [c["id"] for c in sweep.columns]
+    names = set(r.name for r in sweep.runs)
+
+    def number(text):
+        return float(text) if text not in ("", None) else None
+    for name in per_run:
+        path = os.path.join(sweep.results_dir, name)
+        if os.path.isfile(path):
+            samples = {}
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    if row["run"] in names and row["status"] == "completed":
+                        key = (row["signal"] or None, int(row["repeat"]))
+                        for cid in ids:
+                            samples.setdefault(row["run"], {}).setdefault(cid, {})[key] = number(row.get(cid))
+            return samples, path
+    path = os.path.join(sweep.results_dir, f"{sweep.stem}.csv")
+    if not os.path.isfile(path):
+        return {}, None
+    samples = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["run"] in names and int(row["completed"] or 0) == 1:
+                samples[row["run"]] = {cid: {(None, 1): number(row.get(cid)) if int(row.get(f"{cid}_n") or 0) else None}
+                                       for cid in ids}
+    return samples, path

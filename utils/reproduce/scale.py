@@ -26,7 +26,7 @@ When the run folders are gone (a fresh checkout), the rows come from the committ
 import math
 import os
 
-from utils.reproduce.collect import collect
+from utils.reproduce.collect import collect, stored_samples
 from utils.reproduce.columns import column_kind
 from utils.reproduce.sweep import load_sweep, repeats_made
 
@@ -55,7 +55,6 @@ def _entries(sweep) -> tuple:
     entries = collect(sweep)
     if any(e["n_completed"] or e["errors"] for e in entries):
         return entries, None
-    from utils.reproduce.claims import stored_samples  # claims imports this module
     samples, path = stored_samples(sweep)
     if not samples:
         return entries, None
