@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 
 from utils.errors import UserError
-from utils.reproduce.collect import RELEASE, collect, is_nint, is_rival, stored_samples
+from utils.reproduce.collect import RELEASE, collect, collect_or_stored, is_nint, is_rival
 from utils.reproduce.columns import column_kind
 from utils.reproduce.scale import ladder
 from utils.reproduce.sweep import load_sweep, repeats_made
@@ -811,16 +811,15 @@ def _paper_side(sweep) -> Side:
 
 
 def _our_side(sweep) -> Side:
-    entries = collect(sweep)
-    if all(e["n_completed"] == 0 and not e["errors"] for e in entries):
+    entries, path = collect_or_stored(sweep)
+    if path:
         # No run folder of this sweep on this machine (a fresh checkout): the numbers its last
         # run committed, said in the claim's row (the results file names where they come from).
-        samples, path = stored_samples(sweep)
-        if samples:
-            side = Side(sweep, samples, {e["name"]: f"{e['label']} not in {os.path.basename(path)}"
-                                         for e in entries if e["name"] not in samples}, "ours")
-            side.source = os.path.relpath(path, os.path.dirname(sweep.results_dir) or ".")
-            return side
+        side = Side(sweep, {e["name"]: e["samples"] for e in entries if e["n_completed"]},
+                    {e["name"]: f"{e['label']} not in {os.path.basename(path)}"
+                     for e in entries if not e["n_completed"]}, "ours")
+        side.source = os.path.relpath(path, os.path.dirname(sweep.results_dir) or ".")
+        return side
     samples, absent = {}, {}
     for e in entries:
         if e["n_completed"] == 0:

@@ -103,3 +103,19 @@ def stored_samples(sweep) -> tuple:
                 samples[row["run"]] = {cid: {(None, 1): number(row.get(cid)) if int(row.get(f"{cid}_n") or 0) else None}
                                        for cid in ids}
     return samples, path
+
+
+def collect_or_stored(sweep) -> tuple:
+    """(entries as `collect` gives them, None) from the run folders; where none of the sweep's is
+    on this machine (a fresh checkout), the same entries with `samples` and `n_completed` read
+    from its committed results files, and that file's path."""
+    entries = collect(sweep)
+    if any(e["n_completed"] or e["errors"] for e in entries):
+        return entries, None
+    samples, path = stored_samples(sweep)
+    if not samples:
+        return entries, None
+    for e in entries:
+        e["samples"] = samples.get(e["name"], {})
+        e["n_completed"] = len(next(iter(e["samples"].values()), {}))
+    return entries, path

@@ -26,7 +26,7 @@ When the run folders are gone (a fresh checkout), the rows come from the committ
 import math
 import os
 
-from utils.reproduce.collect import collect, stored_samples
+from utils.reproduce.collect import collect_or_stored
 from utils.reproduce.columns import column_kind
 from utils.reproduce.sweep import load_sweep, repeats_made
 
@@ -49,21 +49,6 @@ def _threshold_columns(sweep) -> tuple:
     return time_col, iters_col
 
 
-def _entries(sweep) -> tuple:
-    """(entries as collect gives them, the results file they came from or None): the run folders,
-    or, where none of the sweep's is on this machine, its committed results files."""
-    entries = collect(sweep)
-    if any(e["n_completed"] or e["errors"] for e in entries):
-        return entries, None
-    samples, path = stored_samples(sweep)
-    if not samples:
-        return entries, None
-    for e in entries:
-        e["samples"] = samples.get(e["name"], {})
-        e["n_completed"] = len(next(iter(e["samples"].values()), {}))
-    return entries, path
-
-
 def ladder_rows(sweep) -> list:
     """One dict per run name: side, network, strategy, label, seconds and iterations to the
     threshold (median over completed repeats; inf: not reached; None: not finished), the
@@ -72,7 +57,7 @@ def ladder_rows(sweep) -> list:
     bound is flagged in `<ratio>_bound`)."""
     time_col, iters_col = _threshold_columns(sweep)
     ran_cols = {c.get("summary"): c for c in sweep.columns if column_kind(c) == "summary"}
-    entries, source = _entries(sweep)
+    entries, source = collect_or_stored(sweep)
     rows = []
     for e in entries:
         tags = e["tags"]
