@@ -125,7 +125,8 @@ def test_report_without_results_is_a_one_line_error(tmp_path):
 def test_report_opens_with_the_scorecard_and_quotes_the_scale_ladder(tmp_path):
     """The scorecard and the findings claims.py writes (on check_claims' rows: here the paper's side, ours
     not run) are the report's first sections; the scale ladder's ratio section and figure are quoted."""
-    from utils.reproduce.claims import build_claims_markdown, check_claims
+    from utils.reproduce.claims import check_claims
+    from utils.reproduce.scorecard import build_claims_markdown
     _copy_results(tmp_path)
     rows = check_claims("cpu", str(tmp_path / "no_runs"))
     (tmp_path / "claims_cpu.md").write_text(build_claims_markdown(rows, "cpu", "python reproduce.py claims",

@@ -10,7 +10,8 @@ import pytest
 
 import reproduce
 from test_reproduce import fake_run
-from utils.reproduce.claims import FAILS, HOLDS, NOISE, build_claims_markdown, check_claims, paired_verdict
+from utils.reproduce.claims import FAILS, HOLDS, NOISE, check_claims, paired_verdict
+from utils.reproduce.scorecard import build_claims_markdown
 from utils.reproduce.collect import collect
 from utils.reproduce.scale import ladder, report_markdown
 from utils.reproduce.sweep import load_sweep

@@ -1154,11 +1154,10 @@ CLOCK_REPORT = "speedup_{preset}_release_clock_report.md"
 CLOCK_COLUMN = "s to PSNR 30, release clock"
 
 
-def _clock_side(preset: str, results_dir: str, spread) -> Side:
+def clock_side(preset: str, results_dir: str, spread) -> Side:
     """Our seconds to 30 dB on the release's clock (`reproduce.py speedup --release-clock`: PSNR and
     SSIM at every step, as the NINT release's loop paid for them) as a side with one column: from
     the run folders, else from the committed report's table."""
-    from utils.reproduce.report import read_result_file, split_row
     from utils.reproduce.speedup import RELEASE_CLOCK, speedup_report
     sweep = load_sweep("speedup", preset, results_dir=results_dir, repeats=1, extra_overrides=RELEASE_CLOCK,
                        variant="release_clock")
@@ -1166,16 +1165,16 @@ def _clock_side(preset: str, results_dir: str, spread) -> Side:
     source = None
     if not seconds:
         path = os.path.join(results_dir, CLOCK_REPORT.format(preset=preset))
-        report = read_result_file(path)
-        if report is None or len(report.table) < 3:
+        table = _first_table(path)
+        if len(table) < 3:
             raise NotMeasurable(f"the release's clock not run at the {preset} preset (reproduce.py speedup "
                                 f"--release-clock)")
-        header = split_row(report.table[0])
+        header = _split_row(table[0])
         if CLOCK_COLUMN not in header:
             raise NotMeasurable(f"{os.path.basename(path)} has no column {CLOCK_COLUMN!r}")
         by_label = {" ".join(r.label.split()): r.name for r in sweep.runs}
-        for line in report.table[2:]:
-            cells = dict(zip(header, split_row(line)))
+        for line in table[2:]:
+            cells = dict(zip(header, _split_row(line)))
             name = by_label.get(cells.get("strategy", ""))
             try:
                 seconds[name] = float(cells[CLOCK_COLUMN].replace(",", ""))
@@ -1191,6 +1190,24 @@ def _clock_side(preset: str, results_dir: str, spread) -> Side:
                 "ours (release clock)")
     side.spread, side.source = spread, source
     return side.view("seconds")
+
+
+def _first_table(path: str) -> list:
+    """The lines of the first Markdown table of a file ([] without the file)."""
+    if not os.path.isfile(path):
+        return []
+    table = []
+    with open(path, encoding="utf-8") as f:
+        for line in f.read().splitlines():
+            if line.startswith("|"):
+                table.append(line)
+            elif table:
+                break
+    return table
+
+
+def _split_row(line: str) -> list:
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
 
 
 def verdict_text(cell: Cell, one_run: bool) -> str:
@@ -1276,7 +1293,7 @@ def check_claims(preset: str, results_dir: str = "results", repeats: int = None,
     hold. sweep_names: claim sweep -> the sweep file to read instead (e.g. table2 -> table2_range)."""
     from utils.reproduce.paper_size import paper_size_verdicts
     spread = seconds_spread(os.path.abspath(results_dir), preset)
-    clock = _cached(lambda: _clock_side(preset, results_dir, spread))
+    clock = _cached(lambda: clock_side(preset, results_dir, spread))
     at_size = paper_size_verdicts(preset, results_dir)
     out = []
     for claim in CLAIMS:
@@ -1380,10 +1397,6 @@ def _scale_row(claim: Claim, row: dict, preset: str, results_dir: str, spread=No
 
 # ------------------------------------------------------------------------------------- the report
 
-def _escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def verdict_of(text: str) -> str:
     """holds / fails / within noise / not measurable / release score not run, from a verdict cell."""
     for v in (HOLDS, FAILS, NOISE, "release score not run"):
@@ -1395,113 +1408,3 @@ def verdict_of(text: str) -> str:
 def tally(rows: list, key: str) -> str:
     verdicts = [verdict_of(r[key]) for r in rows]
     return ", ".join(f"{verdicts.count(v)} {v}" for v in (HOLDS, FAILS, NOISE, "not measurable"))
-
-
-def build_claims_markdown(rows: list, preset: str, command: str = None, range_rows: list = None,
-                          results_dir: str = "results") -> str:
-    """claims_<preset>.md: the scorecard, what the numbers say, then one short section per claim with
-    its reading and every verdict's numbers (paired differences and intervals)."""
-    from utils.reproduce.findings import findings_markdown
-    from utils.reproduce.scorecard import numbered, scorecard_markdown
-    spread = seconds_spread(os.path.abspath(results_dir), preset)
-    name = "claims.md" if preset == "paper" else f"claims_{preset}.md"
-    lines = [f"# The paper's claims, checked ({preset} preset)", "",
-             "Each claim of the paper, its supplement and the authors' release README, judged on the paper's own "
-             "numbers (each sweep's `paper:` section, config/paper/) and on ours (that sweep's finished runs at the "
-             f"`{preset}` preset), for NINT as the paper states it (K g) and, where the claim's sweep has the run "
-             f"`{RELEASE}`, for NINT with the release's score. Computed by utils/reproduce/claims.py from the "
-             "sweep files and the run folders (where a sweep's run folders are gone, from the results files its "
-             "last run wrote, named in the claim's section); nothing is typed in. Rerun it after any table: "
-             f"`python reproduce.py claims --preset {preset}`.", ""]
-    if command:
-        lines += [f"- Command: `{command}`", ""]
-    lines += [scorecard_markdown(rows, preset, results_dir, spread, link=name).rstrip("\n"), "",
-              findings_markdown(preset, results_dir, spread).rstrip("\n"), "",
-              CLAIMS_HEADING, "",
-              f"- One rule for every reading, on both sides: {EVERY}.",
-              "- The noise: two runs are compared pair by pair (same signal, same repeat = same seed; "
-              "`--repeats N`, repeat k with seed + k - 1). With two or more pairs a verdict is `holds` or `fails` "
-              f"only when the {100 * CONFIDENCE:.0f}% Student-t interval of the paired differences excludes zero, "
-              "else `within noise`; with one pair the sign decides and the verdict says `one run` (a tie: within "
-              "noise). On top (utils/reproduce/noise.py): an iteration difference of at most one evaluation "
-              "interval is within noise, whatever its interval says; a one-run difference in seconds smaller than "
-              "the run-to-run spread of seconds on this machine is within noise; the spread: "
-              + (spread.text() if spread else "not measured (no repeated table)") + ". The numbers shown are the "
-              "medians over the repeats (the tables give mean ± std and every repeat in <table>_per_repeat.csv).",
-              "- NINT is the run `nint` (xi 0.7); in Tables 6 and 7 also NINT with the step scheduler (the better of "
-              f"the two per column). Its rivals: every run not named `nint...`; `{RELEASE}` is neither. A threshold "
-              "never reached counts as worse than any reached.",
-              "- Measures: iterations (iterations to a threshold, quality at fixed iterations, final quality: the "
-              "same on any device) and seconds (seconds to a threshold, quality at fixed seconds: this machine's "
-              "clock) are judged apart; our seconds are training seconds (evaluation excluded); the paper's are an "
-              "RTX 4090's on a clock that counted its per-step evaluation. Budgets and sizes of a `cpu` preset are "
-              "scaled (each table's header says how), so its numbers test the claims' direction, not their values.",
-              ""]
-    for number, r in numbered(rows):
-        lines += [f"### Claim {number}", "",
-                  f"**{r['claim']}** ({r['source']}; `{r['sweep'] or '-'}`)" if r["sweep"] else
-                  f"**{r['claim']}** ({r['source']})", "",
-                  f"- Reading: {r['reading']}."]
-        for key, what in (("paper", "On the paper's numbers"), ("iter", "Ours, iterations and quality at fixed "
-                                                                          "iterations"),
-                          ("sec", "Ours, this CPU's seconds"), ("clock", "Ours, the release's clock"),
-                          ("our", "Ours, every column"), ("release", "Ours, NINT with the release's score"),
-                          ("size", "At the paper's size")):
-            verdict, numbers = r[f"{key}_verdict"], r[f"{key}_numbers"]
-            if verdict == NA or (key == "release" and not CLAIM_BY_KEY[r["key"]].release):
-                continue
-            lines.append(f"- {what}: **{verdict}**" + (f": {numbers}" if numbers else ""))
-        if r["n"]:
-            lines += [f"- Runs behind ours: {r['n']}."]
-        lines.append("")
-    if range_rows:
-        lines += [value_range_markdown(rows, range_rows), ""]
-    text = "\n".join(lines)
-    while "\n\n\n" in text:
-        text = text.replace("\n\n\n", "\n\n")
-    return text.rstrip("\n") + "\n"
-
-
-CLAIMS_HEADING = "## Each claim: its reading and its numbers"
-CLAIM_BY_KEY = {c.key: c for c in CLAIMS}
-
-
-def value_range_markdown(rows: list, range_rows: list) -> str:
-    """Table 2's claims on the [0, 1] runs beside the same claims on the [-1, 1] runs (table2_range)."""
-    by_key = {r["key"]: r for r in rows}
-    lines = ["## The value range: Table 2's claims with DATASET_CONFIGS.value_range [-1, 1]", "",
-             "The releases fit different values: NINT's [0, 1], EVOS's each image stretched to [-1, 1]. The "
-             "sweep `table2_range` runs Table 2's rows in [-1, 1]; the claims decided by Table 2, on both:", "",
-             "| claim | [0, 1]: K g | [-1, 1]: K g | [0, 1]: release score | [-1, 1]: release score | changes |",
-             "|---|---|---|---|---|---|"]
-    for r in range_rows:
-        base = by_key.get(r["key"])
-        if not base:
-            continue
-        decided = (HOLDS, FAILS, NOISE)  # a change counts between two verdicts, not from "not run"
-        changed = [who for who, k in (("K g", "our_verdict"), ("release score", "release_verdict"))
-                   if verdict_of(base[k]) in decided and verdict_of(r[k]) in decided
-                   and verdict_of(base[k]) != verdict_of(r[k])]
-        lines.append("| " + " | ".join(_escape(c) for c in (
-            f"{base['claim']} ({r['source']})", base["our_verdict"], r["our_verdict"], base["release_verdict"],
-            r["release_verdict"], ", ".join(changed) if changed else "no")) + " |")
-    return "\n".join(lines)
-
-
-RANGE_SWEEP = "table2_range"
-
-
-def write_claims(preset: str, results_dir: str = "results", repeats: int = None, command: str = None) -> str:
-    """results/claims.md (paper preset) or claims_<preset>.md; returns its path."""
-    rows = check_claims(preset, results_dir, repeats)
-    range_rows = None
-    folder = os.path.abspath(results_dir)
-    if preset != "paper" and (os.path.isdir(os.path.join(folder, "runs", RANGE_SWEEP, preset))
-                              or os.path.isfile(os.path.join(folder, f"{RANGE_SWEEP}_{preset}.csv"))):
-        range_rows = [r for r in check_claims(preset, results_dir, repeats, {"table2": RANGE_SWEEP})
-                      if r["sweep"] == RANGE_SWEEP]
-    os.makedirs(results_dir, exist_ok=True)
-    path = os.path.join(results_dir, "claims.md" if preset == "paper" else f"claims_{preset}.md")
-    with open(path, "w") as f:
-        f.write(build_claims_markdown(rows, preset, command, range_rows, results_dir))
-    return path

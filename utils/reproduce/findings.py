@@ -50,13 +50,13 @@ def _median(values: list) -> float:
 
 
 def clock_finding(preset: str, results_dir: str, spread) -> str:
-    from utils.reproduce.claims import NotMeasurable, _clock_side
+    from utils.reproduce.claims import NotMeasurable, clock_side
     training = {r: _median(v) for r, v in _repeats(os.path.join(results_dir, f"speedup_{preset}_per_repeat.csv"),
                                                    THRESHOLD).items() if r in RIVALS + ("nint",)}
     n_train = min((len(v) for v in _repeats(os.path.join(results_dir, f"speedup_{preset}_per_repeat.csv"),
                                             THRESHOLD).values()), default=0)
     try:
-        side = _clock_side(preset, results_dir, spread)
+        side = clock_side(preset, results_dir, spread)
         release = {r: side.value(r, THRESHOLD) for r in RIVALS + ("nint",) if r in side.samples}
     except (NotMeasurable, UserError):  # no release-clock run: the finding cannot be made
         release = {}
