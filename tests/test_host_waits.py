@@ -6,12 +6,17 @@ torch's sync debug mode. A steady step here is one after warm-up that is neither
 step (its crossover sizes its split on the host, by design) nor a NINT score refresh (the generic
 path reads one number to check J v; 6 refreshes in a run with the defaults).
 """
+import collections
+import os
+
 import pytest
 import torch
 
 from models import build_model
 from samplers import SAMPLERS, make_sampler
 from utils.host_waits import HostWaits
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_the_detector_flags_each_kind_of_host_wait():
@@ -77,3 +82,47 @@ def test_a_steady_step_of_every_sampler_never_waits_for_the_device(name, model_k
             assert waits.found + feedback.found == [], (step, waits.found + feedback.found)
             checked += 1
     assert checked >= 8
+
+
+# -- the GPU benchmarks measure the step a run takes ------------------------------------------------
+
+def test_ntk_cost_draws_on_the_training_device(monkeypatch):
+    # Before, its NINT step drew with a CPU generator: a CPU randperm of N and a blocking copy per step.
+    from benchmarks import ntk_cost
+    asked, real = [], torch.Generator
+
+    def generator(device="cpu"):
+        asked.append(torch.device(device).type)
+        return real()  # a CPU one stands in: this machine has no GPU
+
+    monkeypatch.setattr(torch, "Generator", generator)
+    sampler = ntk_cost.steady_nint_sampler(64, torch.device("cuda"))
+    assert asked == ["cuda"] and sampler.p_ntk == 0.0 and sampler.selection_calls == 101
+
+
+def test_syncs_counts_per_step_only_what_the_step_does(monkeypatch, tmp_path):
+    # Before, a synchronisation in building the run or in the finite checks counted as one of the step.
+    import argparse
+    import warnings
+    from benchmarks.gpu import syncs
+    from samplers.base import Sampler
+    from utils.engine.run import Run
+    real_select, real_check = Sampler.select, Run.check_finite
+
+    def select(self, *args, **kwargs):
+        warnings.warn("called a synchronizing CUDA operation")
+        return real_select(self, *args, **kwargs)
+
+    def check_finite(self, *args, **kwargs):
+        warnings.warn("called a synchronizing CUDA operation")
+        return real_check(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sampler, "select", select)
+    monkeypatch.setattr(Run, "check_finite", check_finite)
+    args = argparse.Namespace(image=os.path.join(ROOT, "images", "01.png"), size=16, steps=3, device="cpu")
+    counts = syncs.census("uniform", args, str(tmp_path))
+    phases = collections.Counter()
+    for (where, phase), n in counts.items():
+        phases[phase] += n
+        assert ("select" in where) == (phase == "step"), (where, phase)
+    assert phases["step"] == 3 and phases["outside the step"] >= 1
