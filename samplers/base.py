@@ -94,6 +94,16 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
     return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
 
 
+def _identity(t: torch.Tensor) -> tuple:
+    """What tells a tensor's values apart without reading them: its storage, shape, dtype, device
+    and version (which every in-place write moves on; an inference-mode tensor has none)."""
+    try:
+        version = t._version
+    except RuntimeError:
+        version = None
+    return t.data_ptr(), version, tuple(t.shape), t.dtype, str(t.device)
+
+
 def _to_device(value, device):
     """value with every tensor in it (in a Selection, dict, list or tuple) moved to `device`."""
     if isinstance(value, torch.Tensor):
@@ -372,7 +382,7 @@ class Sampler:
         (to 1% of its span). Tensors without values (the meta device) are not read."""
         if coords.device.type == "meta" or targets.device.type == "meta":
             return
-        key = tuple((t.data_ptr(), t._version, tuple(t.shape), t.dtype, str(t.device)) for t in (coords, targets))
+        key = (_identity(coords), _identity(targets))
         if key in self._checked:
             return
         lo, hi = self.signal.get("value_range", (0.0, 1.0))
