@@ -93,6 +93,16 @@ def timed(fn, device):
     return time.perf_counter() - t
 
 
+def steady_nint_sampler(n: int, device):
+    """The NINT sampler as a run on `device` builds it (its generator on the training device, as the
+    trainer's: no CPU draws and copies in the timed step), set after its NTK phase: call 101
+    refreshes nothing, p_ntk = 0 (30% top error + 70% random)."""
+    cfg = load_config("image", overrides=["EXP_CONFIGS.strategy_type=nint", "TRAIN_CONFIGS.iterations=5000"])
+    sampler = build_sampler(cfg, n, torch.Generator(device=device).manual_seed(0), signal={"modality": "image"})
+    sampler.selection_calls, sampler.p_ntk = 101, 0.0
+    return sampler
+
+
 def bench_size(size, args, device):
     torch.manual_seed(0)
     image = load_image(args.image, size)
@@ -105,10 +115,7 @@ def bench_size(size, args, device):
     user = UserSiren(args.layers, args.width).to(device).copy_from(model)
     assert not hasattr(user, "pointwise_mlp")
     user_optimizer = torch.optim.Adam(user.parameters(), lr=1e-4)
-    cfg = load_config("image", overrides=["EXP_CONFIGS.strategy_type=nint", "TRAIN_CONFIGS.iterations=5000"])
-    sampler = build_sampler(cfg, n, torch.Generator().manual_seed(0), signal={"modality": "image"})
-    # After the NTK phase: call 101 refreshes nothing, p_ntk = 0 (30% top error + 70% random).
-    sampler.selection_calls, sampler.p_ntk = 101, 0.0
+    sampler = steady_nint_sampler(n, device)
     B = sampler.batch_size(0)
     random_idx = torch.randperm(n)[:B].to(device)
 

@@ -165,9 +165,10 @@ def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio
     seed: seeds the sampler's own generator. image: the target image [H, W] or [H, W, C]
     (channels last) in [0, 1], row-major like your coordinates, for the samplers that need its
     structure (evos, evos_no_cfs, expansive, egra, soft_mining); value_range: the range your
-    targets are scaled to. device: where your coordinates live (default: the CPU); the sampler's
-    generator and random draws are made there, so that on a GPU a step never waits for a
-    host-to-device copy. constants: any of the sampler's declared constants by name (`xi=0.5`,
+    targets are scaled to. device: where your coordinates live; the sampler's generator, its
+    random draws and every tensor it keeps are there, so that on a GPU a step never waits for
+    a host-to-device copy (default None: the device of the first coordinates given to select()).
+    constants: any of the sampler's declared constants by name (`xi=0.5`,
     `lambda_=1.0` for `lambda`), the rest keep their defaults (config/reference.md lists them all).
 
     Every bad value is a ValueError (utils.errors.UserValueError) in one sentence naming its
@@ -189,6 +190,9 @@ def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio
         raise UserValueError(f"n_points={n_points} but image is {h}x{w} = {h * w} pixels; give one point per pixel")
     total_steps = _whole_number(total_steps, "total_steps", 1)
     seed = _whole_number(seed, "seed", 0)
+    if seed >= 1 << 64:
+        raise UserValueError(f"seed must be below 2**64 (a torch generator's seed), got {seed}")
+    device = _generator_device(device)
     # Range errors name the keyword the caller wrote (`ratio`, `xi`), not the config key.
     problem = Sampler.shared_params["mt_ratio"].problem(ratio)
     if problem:
@@ -202,6 +206,27 @@ def make_sampler(name: str, n_points: int = None, total_steps: int = 1000, ratio
         problem = param.problem(value) if param is not None else None
         if problem:
             raise UserValueError(f"{keyword}={value!r} {problem}")
-    generator = torch.Generator(device=device if device is not None else "cpu").manual_seed(seed)
+    # Without device=: the sampler's own CPU generator, moved to the data's device at the first select()
+    generator = torch.Generator(device=device).manual_seed(seed) if device is not None else None
     # An unknown constant is a TypeError, as for any unexpected keyword (utils/params.py names the ones there are)
-    return cls(n_points, total_steps, generator, signal=signal, mt_ratio=ratio, **constants)
+    return cls(n_points, total_steps, generator, signal=signal, seed=seed, mt_ratio=ratio, **constants)
+
+
+def _generator_device(device):
+    """`device` as a torch.device on which a generator can be made (None stays None);
+    UserValueError naming `device` otherwise."""
+    if device is None:
+        return None
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserValueError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserValueError(f"device={str(device)!r} but torch finds no CUDA GPU here "
+                             f"(torch.cuda.is_available() is False)")
+    try:
+        torch.Generator(device=device)
+    except RuntimeError as e:
+        raise UserValueError(f"device={str(device)!r} cannot hold a random generator "
+                             f"({str(e).splitlines()[0][:100]}); leave device out to follow the data") from None
+    return device

@@ -52,9 +52,9 @@ class EgraSampler(Sampler):
         """Float [N] map, 1 at every edge pixel moved by its own random offset (wrapping)."""
         offsets = torch.randint(self.shift_min, self.shift_max + 1, self.edge_indices.shape, generator=self.generator,
                                 device=self.device)
-        edge_map = torch.zeros(self.n_points, device=self.device)
-        edge_map[(self.edge_indices + offsets) % self.n_points] = 1.0
-        return edge_map
+        # index_fill_, not edge_map[...] = 1.0: no host-to-device copy of the value on a GPU
+        return torch.zeros(self.n_points, device=self.device).index_fill_(
+            0, (self.edge_indices + offsets) % self.n_points, 1.0)
 
     def probabilities(self, edge_map: torch.Tensor) -> torch.Tensor:
         """Sampling distribution [N] (sums to 1) for an edge map."""

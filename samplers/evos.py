@@ -148,6 +148,8 @@ def fitness_steps(total_steps: int, start: int, end: int, rule: str = "release")
 class EvosSampler(Sampler):
     name = "evos"
     pointwise_loss = False  # fitness steps rank all N points; the Laplacian term needs the whole image
+    needs_training_loss = True  # the ranking and the Laplacian term are made there
+    uses_value_range = True     # the Laplacian is taken in 0-255 units of value_range
     modalities = ("image",)  # the Laplacian needs the image grid
     state_keys = ("order", "fitness_predictions", "fitness_count", "cfs_loss_count")
     section = "evos"
@@ -212,6 +214,8 @@ class EvosSampler(Sampler):
 
     # -- the loss of this step, and the fitness evaluation that reuses its forward pass ---------
     def training_loss(self, selection, predictions, targets):
+        """(loss, per-point squared error [B]): the MSE plus the Laplacian term (see above); on a
+        fitness step it also ranks the points by this very forward pass."""
         loss, point_losses = super().training_loss(selection, predictions, targets)
         if self._fitness_now:
             self._rank(point_losses.detach(), predictions.detach())

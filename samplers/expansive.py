@@ -133,8 +133,7 @@ class ExpansiveSampler(Sampler):
         if len(anchors) / n_points > self.anchor_ratio:  # trim at random to the budget
             budget = int(self.anchor_ratio * width * height)
             anchors = anchors[self.randperm(len(anchors))[:budget].sort().values]
-        is_anchor = torch.zeros(n_points, dtype=torch.bool, device=self.device)
-        is_anchor[anchors] = True
+        is_anchor = torch.zeros(n_points, dtype=torch.bool, device=self.device).index_fill_(0, anchors, True)
         self.anchors = anchors
         self.non_anchors = torch.nonzero(~is_anchor).reshape(-1)
         self.fill_points = 0    # fill points drawn, all selections together

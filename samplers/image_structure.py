@@ -104,6 +104,19 @@ def soft_mining_sobel_map(image: np.ndarray, normalise: str = "column") -> np.nd
     return np.clip(magnitude / (peak + 1e-7), 1e-5, 1.0)
 
 
+_KERNELS = {}  # (dtype, device) -> (luma weights [3], Laplacian kernel [1, 1, 3, 3]), made once per device
+
+
+def _laplacian_kernels(dtype, device):
+    """The luma weights and the Laplacian kernel as tensors on `device`, made at the first call
+    only: torch.tensor from Python values at every step would copy them from the host."""
+    key = (dtype, str(device))
+    if key not in _KERNELS:
+        _KERNELS[key] = (torch.tensor(LUMA_WEIGHTS, dtype=dtype, device=device),
+                         torch.tensor(LAPLACIAN_KERNEL, dtype=dtype, device=device).view(1, 1, 3, 3))
+    return _KERNELS[key]
+
+
 def laplacian_255(values: torch.Tensor, shape, value_range=(0.0, 1.0)) -> torch.Tensor:
     """Laplacian [H, W] of the grayscale image held by `values` [H*W, C], in 0-255 units.
 
@@ -113,10 +126,6 @@ def laplacian_255(values: torch.Tensor, shape, value_range=(0.0, 1.0)) -> torch.
     lo, hi = (float(v) for v in value_range)
     h, w = shape
     pixels = (values - lo) * (255.0 / (hi - lo))
-    if pixels.shape[1] >= 3:
-        weights = torch.tensor(LUMA_WEIGHTS, dtype=pixels.dtype, device=pixels.device)
-        gray = pixels[:, :3] @ weights
-    else:
-        gray = pixels[:, 0]
-    kernel = torch.tensor(LAPLACIAN_KERNEL, dtype=pixels.dtype, device=pixels.device).view(1, 1, 3, 3)
+    weights, kernel = _laplacian_kernels(pixels.dtype, pixels.device)
+    gray = pixels[:, :3] @ weights if pixels.shape[1] >= 3 else pixels[:, 0]
     return F.conv2d(gray.view(1, 1, h, w), kernel, padding=1).view(h, w)

@@ -169,13 +169,14 @@ class NintSampler(Sampler):
         n_err = min(n_err, N - n_ntk)
         n_rand = B - n_ntk - n_err
 
-        free = torch.ones(N, dtype=torch.bool, device=device)
-        free[ntk_idx] = False
+        # index_fill_ rather than free[idx] = False: a Python value written through an index
+        # tensor is a host-to-device copy on a GPU, which makes the step wait
+        free = torch.ones(N, dtype=torch.bool, device=device).index_fill_(0, ntk_idx, False)
         if n_err and self.top_k:  # the full forward is only paid for when top errors are drawn
             errors = ctx.errors()
             masked = errors.masked_fill(~free, -float("inf")) if n_ntk else errors
             err_idx = masked.topk(n_err, sorted=False).indices
-            free[err_idx] = False
+            free.index_fill_(0, err_idx, False)
             rest = free_points(free, N - n_ntk - n_err)
             rand_idx = rest[self.randperm(len(rest))[:n_rand].to(device)]
         else:  # top_k 0: the error stream is drawn at random too, then the random stream

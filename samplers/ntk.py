@@ -24,17 +24,62 @@ import torch
 from torch.func import functional_call, jvp, vjp
 
 from utils.devices import chunk_points, chunk_slices
+from utils.errors import UserValueError
 
 SCORES = ("kg", "output_norm")  # the paper's ||(K g)_i||^2; the release's ||f(x_i)||^2 (see above)
-# The fast path keeps the forward's activations for the tangent pass up to this size
-# (beyond it, each chunk's forward is recomputed: one extra forward per score).
-ACTIVATION_CACHE_BYTES = {"cpu": 2 << 30, "cuda": 8 << 30}
+# Both paths keep the forward's activations for the tangent pass up to this many bytes (beyond
+# it, each chunk's forward is recomputed: one extra forward per score), on a CPU (and any device
+# but CUDA). On CUDA the cap comes from the free memory at each score instead (`memory_limits`).
+ACTIVATION_CACHE_BYTES = {"cpu": 2 << 30}
+CUDA_CACHE_SHARE = 0.5    # share of the free CUDA memory the kept activations may take
+CUDA_CHUNK_SHARE = 0.25   # share of the free CUDA memory one chunk's passes may take
+CUDA_MIN_CHUNK = 1024     # points: the smallest automatic chunk on CUDA (below, the GPU idles)
+PASS_FACTOR = 3           # a chunk's peak over its saved activations (gradients, create_graph's copies)
 
 
-def _chunks(n: int, chunk_size, device):
-    """Slices covering range(n) in pieces of chunk_size (None or 0 = automatic for the device:
-    utils/devices.py AUTO_CHUNK_POINTS['ntk'])."""
-    return chunk_slices(n, chunk_size if chunk_size and chunk_size > 0 else chunk_points("auto", device.type, "ntk"))
+def memory_limits(device: torch.device, bytes_per_point: float) -> tuple:
+    """(activation cache in bytes, automatic chunk in points) for the NTK score on `device`.
+
+    CPU (and any device but CUDA): the fixed ACTIVATION_CACHE_BYTES and utils/devices.py's
+    AUTO_CHUNK_POINTS['ntk'] size. CUDA: from the free memory F now (torch.cuda.mem_get_info),
+    so that a 12 GB card and an 80 GB one both fit: the cache CUDA_CACHE_SHARE * F, and the
+    chunk AUTO_CHUNK_POINTS['ntk']['cuda'] (2^18) points, fewer when one chunk's passes,
+    PASS_FACTOR * bytes_per_point (the activations a point keeps for the backward) per point,
+    would take more than CUDA_CHUNK_SHARE * F (never below CUDA_MIN_CHUNK).
+    """
+    largest = chunk_points("auto", device.type, "ntk")
+    if device.type != "cuda":
+        return ACTIVATION_CACHE_BYTES.get(device.type, ACTIVATION_CACHE_BYTES["cpu"]), largest
+    free, _ = torch.cuda.mem_get_info(device)
+    fitting = int(CUDA_CHUNK_SHARE * free / max(PASS_FACTOR * bytes_per_point, 1.0))
+    return int(CUDA_CACHE_SHARE * free), max(CUDA_MIN_CHUNK, min(largest, fitting))
+
+
+def _chunks(n: int, chunk_size, automatic: int):
+    """Slices covering range(n) in pieces of chunk_size (None or 0 = `automatic`, memory_limits')."""
+    return chunk_slices(n, chunk_size if chunk_size and chunk_size > 0 else automatic)
+
+
+def _model_output(out, targets=None):
+    """out, refused in one line naming `model` unless a tensor [n, C] matching targets [n, C]."""
+    if not isinstance(out, torch.Tensor):
+        raise UserValueError(f"model must return a tensor [N, C]; it returned a {type(out).__name__} (wrap it so "
+                             f"that it returns the prediction alone)")
+    if targets is not None and out.shape != targets.shape:
+        raise UserValueError(f"model returns {tuple(out.shape)} where the targets are {tuple(targets.shape)}: the "
+                             f"model's outputs and the targets' channels must agree")
+    return out
+
+
+def _probe_bytes_per_point(model, params, buffers, coords, probe: int = 256) -> float:
+    """Bytes autograd saves per point in a forward of `model` with `params` trained (measured on
+    `probe` points; on CUDA only, where the chunk size depends on it)."""
+    counter, hooks = _saved_bytes()
+    x = coords[:probe]
+    with torch.enable_grad(), hooks:
+        leaves = {k: p.detach().requires_grad_(True) for k, p in params.items()}
+        functional_call(model, (leaves, buffers), (x,))
+    return counter[0] / max(len(x), 1)
 
 
 def _saved_bytes():
@@ -91,20 +136,22 @@ def _func_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None, t
     if tangent not in ("auto", "jvp"):
         raise ValueError(f"tangent must be auto or jvp, not {tangent!r}")
     names, buffers = _trained_and_constant(model)
-    pieces = _chunks(coords.shape[0], chunk_size, coords.device)
     if not names:  # nothing is trained: the kernel is zero
-        out = functional_call(model, buffers, (coords,)).detach() if targets is not None else None
+        out = _model_output(functional_call(model, buffers, (coords,))).detach() if targets is not None else None
         return coords.new_zeros(coords.shape[0]), out
-    budget = ACTIVATION_CACHE_BYTES.get(coords.device.type, 2 << 30)
     reverse = tangent == "auto"
     v, gs, kept, kept_bytes = None, [], {}, 0  # kept: chunk -> (u, [J^T u per parameter, with graph])
     predictions = [] if targets is not None else None
     with torch.enable_grad():
         leaves = {k: p.detach().requires_grad_(True) for k, p in model.named_parameters() if p.requires_grad}
+        per_point = _probe_bytes_per_point(model, leaves, buffers, coords) if coords.device.type == "cuda" else 0.0
+        budget, automatic = memory_limits(coords.device, per_point)
+        pieces = _chunks(coords.shape[0], chunk_size, automatic)
         for i, sl in enumerate(pieces):
             counter, hooks = _saved_bytes()
             with hooks:
-                out = functional_call(model, (leaves, buffers), (coords[sl],))
+                out = _model_output(functional_call(model, (leaves, buffers), (coords[sl],)),
+                                    None if targets is None else targets[sl])
                 if targets is not None:
                     predictions.append(out.detach())
                     g = out.detach() - targets[sl]
@@ -200,9 +247,10 @@ def _mlp_vjp_jvp(model, coords, residual=None, targets=None, chunk_size=None):
     """
     layers = model.pointwise_mlp()
     n = coords.shape[0]
-    pieces = _chunks(n, chunk_size, coords.device)
-    width = sum(lin.out_features for lin, _ in layers)
-    keep = n * width * 2 * coords.element_size() <= ACTIVATION_CACHE_BYTES.get(coords.device.type, 2 << 30)
+    per_point = sum(lin.out_features for lin, _ in layers) * 2 * coords.element_size()  # h and dh/dz per layer
+    budget, automatic = memory_limits(coords.device, per_point)
+    pieces = _chunks(n, chunk_size, automatic)
+    keep = n * per_point <= budget
     with torch.no_grad():
         v = [[torch.zeros_like(lin.weight), torch.zeros_like(lin.bias)] for lin, _ in layers]
         caches, predictions = [], [] if targets is not None else None
@@ -233,7 +281,8 @@ def _release_output_norm(model, coords, residual=None, targets=None, chunk_size=
     """
     names, buffers = _trained_and_constant(model)
     params = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
-    pieces = _chunks(coords.shape[0], chunk_size, coords.device)
+    per_point = _probe_bytes_per_point(model, params, buffers, coords) if coords.device.type == "cuda" else 0.0
+    pieces = _chunks(coords.shape[0], chunk_size, memory_limits(coords.device, per_point)[1])
     if not names:  # nothing is trained: no VJP or JVP to run, the output is all there is
         with torch.no_grad():
             out = functional_call(model, buffers, (coords,))
@@ -246,6 +295,7 @@ def _release_output_norm(model, coords, residual=None, targets=None, chunk_size=
     with torch.enable_grad():
         for sl in pieces:
             out, pullback = vjp(forward_on(coords[sl]), params)
+            _model_output(out, None if targets is None else targets[sl])
             g = out.detach() - targets[sl] if targets is not None else residual[sl].detach().to(out.dtype)
             if predictions is not None:
                 predictions.append(out.detach())
@@ -267,6 +317,9 @@ def _pick_method(model, method):
 
 
 def _pick_score_function(model, method, score):
+    if not isinstance(model, torch.nn.Module):
+        raise UserValueError(f"model must be a torch.nn.Module for the NTK scores (they differentiate its "
+                             f"parameters), got a {type(model).__name__}")
     if score not in SCORES:
         raise ValueError(f"score must be one of {', '.join(SCORES)}, not {score!r}")
     if score == "output_norm":

@@ -70,6 +70,8 @@ class SoftMiningSampler(Sampler):
     modalities = ("image",)
     needs_coord_grads = True
     pointwise_loss = False  # the importance weights come from this step's predictions
+    needs_training_loss = needs_observe = True  # the weights are made there, the points moved here
+    uses_value_range = True  # the drift is scaled by the release's gain, in value_range units
     state_keys = ("positions", "drift", "ranking_loss", "langevin_steps", "redrawn_sobel", "redrawn_uniform")
     section = "soft_mining"
     params = PARAMS
@@ -185,11 +187,13 @@ class SoftMiningSampler(Sampler):
         return torch.minimum(c.clamp(min=self.correction_min), upper)
 
     def training_loss(self, selection, predictions, targets):
+        self.check_loss_inputs(selection, predictions, targets)
         point_losses = (predictions - targets).pow(2).mean(dim=1)
         self._correction = self.importance_weights(predictions, targets)
         return (self._correction * point_losses).mean(), point_losses
 
     def observe(self, selection, point_losses, coord_grads):
+        self.check_feedback(selection, point_losses, coord_grads)
         weighted = self._correction * point_losses
         self.ranking_loss = weighted
         # times k^r: the drift the release's formula gives in its [-1, 1]-stretched values

@@ -11,6 +11,7 @@ PACKAGES = ("models", "samplers", "utils", "benchmarks", "reproduce", "train_ima
 ALLOWED = {
     "utils.errors": (),
     "utils.devices": (),
+    "utils.host_waits": (),
     "utils.params": ("utils.errors",),
     "models": ("models", "utils.errors", "utils.params"),
     "samplers": ("samplers", "models", "utils.errors", "utils.params", "utils.devices"),

@@ -207,3 +207,48 @@ def test_a_model_with_nothing_to_train_scores_zero():
     scores, predictions = ntk_scores_from_targets(model, coords, targets, method="func")
     assert torch.equal(scores, torch.zeros(10, dtype=torch.float64))
     assert torch.allclose(predictions, model(coords))
+
+
+# -- memory caps: fixed on a CPU, from the free memory on CUDA ---------------------------------------
+
+def test_ntk_memory_caps_on_cuda_come_from_the_free_memory(monkeypatch):
+    free = {"bytes": 4 << 30}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free["bytes"], 12 << 30))
+    cuda = torch.device("cuda")
+    assert nint.memory_limits(cuda, 1000) == (2 << 30, 1 << 18)   # a roomy card: half the free memory, 2^18 points
+    free["bytes"] = 1 << 30                                       # a busy 12 GB card
+    assert nint.memory_limits(cuda, 10_000) == (1 << 29, int(0.25 * (1 << 30) / 30_000))
+    free["bytes"] = 1 << 20                                       # nearly full: the smallest chunk, no cache to speak of
+    assert nint.memory_limits(cuda, 10_000) == (1 << 19, nint.CUDA_MIN_CHUNK)
+
+
+def test_ntk_memory_caps_on_a_cpu_stay_fixed(monkeypatch):
+    def never(*a, **k):
+        raise AssertionError("mem_get_info on a CPU")
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", never)
+    assert nint.memory_limits(torch.device("cpu"), 10 ** 9) == (2 << 30, 16384)
+
+
+@pytest.mark.parametrize("method", ["func", "mlp"])
+def test_both_paths_take_their_chunk_and_cache_from_the_memory_caps(monkeypatch, method):
+    from models import build_model
+    model = build_model({"name": "siren", "hidden_layers": 2, "hidden_features": 16}, 2, 3).double()
+    torch.manual_seed(0)
+    coords, residual = torch.rand(50, 2, dtype=torch.float64), torch.rand(50, 3, dtype=torch.float64)
+    expected = ntk_scores(model, coords, residual, method=method)
+    asked = []
+
+    def limits(device, bytes_per_point):
+        asked.append(device.type)
+        return 0, 7  # no cache, chunks of 7 points
+
+    monkeypatch.setattr(nint, "memory_limits", limits)
+    sizes = []
+    real = nint._mlp_forward if method == "mlp" else nint.functional_call
+    if method == "mlp":
+        monkeypatch.setattr(nint, "_mlp_forward", lambda layers, x: (sizes.append(len(x)), real(layers, x))[1])
+    else:
+        monkeypatch.setattr(nint, "functional_call", lambda m, p, args: (sizes.append(len(args[0])), real(m, p, args))[1])
+    assert torch.allclose(ntk_scores(model, coords, residual, method=method), expected, rtol=1e-9)
+    assert asked == ["cpu"] and max(sizes) == 7

@@ -6,11 +6,14 @@ Trains every image sampler for --steps steps on a --size image with
 torch.cuda.set_sync_debug_mode("warn"), which warns at every operation that synchronises
 the host with the device (.item(), .cpu(), copies from pageable host memory, nonzero, ...),
 and records where each warning came from: the innermost frame in this repository and whether
-it ran inside the training step or in the evaluation / checkpoint code outside the clock. The
-trainer's own torch.cuda.synchronize() around the step (the clock) is not such a warning.
+it ran inside the training step (inside the trainer's `clock.training()`: the sampler's
+selection, the update, the feedback) or outside it (building the run, the signal's fingerprint,
+the finite checks, evaluation, checkpoints, the end of the run), which `per step` leaves out.
+The trainer's own torch.cuda.synchronize() around the step (the clock) is not such a warning.
 """
 import argparse
 import collections
+import contextlib
 import os
 import sys
 import tempfile
@@ -24,26 +27,42 @@ import torch  # noqa: E402
 
 SAMPLERS = ["standard", "uniform", "int", "nint", "nint_no_ntk", "evos", "evos_no_cfs", "expansive", "egra",
             "soft_mining"]
-OFF_CLOCK = {"evaluate", "save_checkpoint", "save_outputs", "write_summary", "save_figures", "save_snapshot",
-             "after_evaluation", "log", "summary_extra"}
+IN_STEP = [False]  # True while the trainer's clock runs a training step (Clock.training)
 
 
-def site_of(stack):
-    """(where, 'step' | 'off the clock') for a warning raised with this Python stack."""
+def site_of(stack, in_step: bool):
+    """(where, 'step' | 'outside the step') for a warning raised with this Python stack."""
     mine = [f for f in stack if f.filename.startswith(ROOT) and not any(
         part in f.filename for part in (os.sep + "benchmarks" + os.sep, "site-packages", os.sep + ".venv"))]
+    phase = "step" if in_step else "outside the step"
     if not mine:
-        return "(outside the repository)", "step"
-    names = {f.name for f in mine}
-    phase = "off the clock" if names & OFF_CLOCK else "step"
+        return "(outside the repository)", phase
     f = mine[-1]
     return f"{os.path.relpath(f.filename, ROOT)}:{f.lineno} {f.name}: {(f.line or '').strip()}", phase
+
+
+def watch_the_step(clock_class):
+    """Wrap clock_class.training so that IN_STEP says when a training step runs; returns the original."""
+    original = clock_class.training
+
+    @contextlib.contextmanager
+    def training(self):
+        with original(self):
+            IN_STEP[0] = True
+            try:
+                yield
+            finally:
+                IN_STEP[0] = False
+
+    clock_class.training = training
+    return original
 
 
 def census(strategy, args, work):
     from utils.engine.config import load_config
     from utils.tasks import build_task
     from utils.engine.trainer import train
+    from utils.engine.run import Clock
     cfg = load_config("image", overrides=[
         f"DATASET_CONFIGS.file_path={args.image}", f"DATASET_CONFIGS.img_size={args.size}",
         f"EXP_CONFIGS.strategy_type={strategy}", f"TRAIN_CONFIGS.iterations={args.steps}",
@@ -58,7 +77,7 @@ def census(strategy, args, work):
 
     def record(message, category, filename, lineno, file=None, line=None):
         if "synchroniz" in str(message):
-            counts[site_of(traceback.extract_stack()[:-1])] += 1
+            counts[site_of(traceback.extract_stack()[:-1], IN_STEP[0])] += 1
         else:
             previous(message, category, filename, lineno, file, line)
 
@@ -67,6 +86,7 @@ def census(strategy, args, work):
     with warnings.catch_warnings():  # restores filters and showwarning on exit
         warnings.simplefilter("always")
         warnings.showwarning = record
+        original = watch_the_step(Clock)
         if cuda:
             torch.cuda.set_sync_debug_mode("warn")
         try:
@@ -74,6 +94,7 @@ def census(strategy, args, work):
         finally:
             if cuda:
                 torch.cuda.set_sync_debug_mode("default")
+            Clock.training = original
     return counts
 
 
@@ -92,8 +113,10 @@ def main():
     lines = [f"# Host-device synchronisations per training step (CUDA, torch {torch.__version__})", "",
              f"`python benchmarks/gpu/syncs.py --size {args.size} --steps {args.steps}`: every image sampler, "
              f"{args.steps} steps on a {args.size}x{args.size} image (SIREN 3x64), "
-             "torch.cuda.set_sync_debug_mode('warn'). `per step` = count / steps; the trainer's clock "
-             "synchronisation (torch.cuda.synchronize before and after each step) is not counted.", "",
+             "torch.cuda.set_sync_debug_mode('warn'). `step`: inside the timed training step, `per step` = "
+             "count / steps; `outside the step`: building the run, the finite checks, evaluation, checkpoints "
+             "and the end of the run (no per-step figure). The trainer's clock synchronisation "
+             "(torch.cuda.synchronize before and after each step) is not counted.", "",
              "| sampler | phase | per step | count | where |", "|---|---|---:|---:|---|"]
     with tempfile.TemporaryDirectory() as work:
         for strategy in args.samplers:
@@ -106,9 +129,10 @@ def main():
                 lines.append(f"| {strategy} | step | 0 | 0 | (none) |")
             for (where, phase), n in sorted(counts.items(), key=lambda kv: (kv[0][1], -kv[1])):
                 cell = where.replace("|", "\\|")
-                lines.append(f"| {strategy} | {phase} | {n / args.steps:.2f} | {n} | `{cell}` |")
+                per_step = f"{n / args.steps:.2f}" if phase == "step" else ""
+                lines.append(f"| {strategy} | {phase} | {per_step} | {n} | `{cell}` |")
             print(f"{strategy}: {sum(n for (w, ph), n in counts.items() if ph == 'step')} syncs in the step, "
-                  f"{sum(n for (w, ph), n in counts.items() if ph != 'step')} off the clock", flush=True)
+                  f"{sum(n for (w, ph), n in counts.items() if ph != 'step')} outside it", flush=True)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
