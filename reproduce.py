@@ -118,8 +118,12 @@ def run_table(name: str, args) -> int:
             raise UserError(f"{problems} of {len(sweep.runs)} run(s) of {sweep.table} have bad settings (above)")
         return 0
     if not args.table_only:
-        # The benchmark compares seconds: its runs go one after another, never side by side.
-        execute(sweep, jobs=1 if is_speedup else args.jobs, backend=args.backend, address=args.address)
+        from utils.locks import lock_folder
+        os.makedirs(sweep.runs_dir, exist_ok=True)
+        # One sweep at a time in a run tree (a second is refused in one line); read-only commands never lock.
+        with lock_folder(sweep.runs_dir, f"running the sweep {sweep.table} --preset {sweep.preset} there"):
+            # The benchmark compares seconds: its runs go one after another, never side by side.
+            execute(sweep, jobs=1 if is_speedup else args.jobs, backend=args.backend, address=args.address)
     paths = write_table(sweep, _command_line(args, name))
     if not args.no_figures:
         paths += write_figures(sweep)

@@ -83,6 +83,8 @@ def _run(task_name, args):
             from utils.engine.reference import commented_yaml
             print(commented_yaml(task_name, load_config(task_name, saved)), end="")
             return 0
+        from utils.locks import lock_folder
+        lock_folder(run_dir, "training it")  # held until this process ends: a second --resume is refused
         if not os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
             raise UserError(f"cannot resume {run_dir}: no checkpoint.pt there (the run stopped before its first "
                             f"evaluation, or the file was removed)")
@@ -109,8 +111,9 @@ def _run(task_name, args):
     except UserError:
         # A setting only the model or sampler can check (e.g. a sampler not defined for
         # this modality): leave no empty run folder behind.
-        if not args.resume and os.path.isdir(run_dir) and not os.listdir(run_dir):
-            os.rmdir(run_dir)
+        if not args.resume:
+            from utils.locks import lock_folder, remove_if_unused
+            remove_if_unused(lock_folder(run_dir))
         raise
     except Interrupted as e:
         by = f" by {e.signal_name}" if e.signal_name else ""

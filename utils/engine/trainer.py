@@ -6,6 +6,7 @@ Only that is timed (device synchronized); snapshots, evaluation, logging and
 checkpoints are one call each on the `Run` (utils/engine/run.py), off the clock.
 """
 import math
+import os
 import signal
 from functools import partial
 
@@ -15,6 +16,7 @@ from samplers.base import SelectionContext, mse_loss
 from utils.devices import chunk_slices, forward_in_chunks
 from utils.engine.run import Run, TrainingDiverged  # noqa: F401 (TrainingDiverged: raised here too)
 from utils.errors import stopping
+from utils.locks import lock_folder
 
 
 class Interrupted(Exception):
@@ -106,7 +108,15 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
 
     resume: continue from run_dir/checkpoint.pt. stop_at: behave as if Ctrl-C came
     before that step (tests use it to exercise the interrupt path deterministically).
+    The run folder is locked meanwhile (utils/locks.py): a second process training or
+    resuming it is refused in one line.
     """
+    os.makedirs(run_dir, exist_ok=True)
+    with lock_folder(run_dir, "training it"):
+        return _train(cfg, task, run_dir, device, resume, stop_at, log)
+
+
+def _train(cfg, task, run_dir, device, resume, stop_at, log) -> dict:
     run = Run(cfg, task, run_dir, device, resume, log)
     model, optimizer, sampler, clock, S = run.model, run.optimizer, run.sampler, run.clock, run.total_steps
     step = done = run.step
