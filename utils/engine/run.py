@@ -47,6 +47,8 @@ import torch
 
 from models import build_model, count_parameters
 from samplers import SAMPLERS, build_sampler
+from utils.engine import checkpoint
+from utils.engine.checkpoint import CheckpointUnreadable  # noqa: F401 (raised by Run on --resume)
 from utils.engine.config import dump_config
 from utils.engine.task_keys import COSINE_LR_MIN, LR_SCHEDULERS, MULTISTEP_GAMMA, MULTISTEP_MILESTONES
 from utils.devices import chunk_points
@@ -149,10 +151,6 @@ def signal_fingerprint(task, dataset_cfg: dict) -> str:
     for tensor in task.fingerprint_tensors():
         digest.update(np.ascontiguousarray(tensor.detach().cpu().numpy()).tobytes())
     return digest.hexdigest()
-
-
-class CheckpointUnreadable(UserError):
-    """checkpoint.pt cannot be read (truncated, empty, not a checkpoint of this program)."""
 
 
 class TrainingDiverged(Exception):
@@ -286,7 +284,7 @@ class Run:
         train_cfg["step_chunk"] = self.step_chunk = chunk_points(train_cfg["step_chunk"], device.type, "step")
         seed = int(train_cfg["seed"])
         self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
-        saved = self._read_checkpoint() if resume else None
+        saved = checkpoint.read(self.checkpoint_path, device) if resume else None
         # A resumed run keeps the thread count it started with (same arithmetic, bit for bit).
         self.num_threads = thread_count(int(train_cfg["num_threads"]) or (saved or {}).get("num_threads", 0),
                                         log)
@@ -479,27 +477,10 @@ class Run:
                  "torch_rng": torch.get_rng_state(), "step": step,
                  "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds,
                  "wall_seconds": self.clock.wall_seconds, "release_eval_seconds": self.release_eval_seconds,
-                 "task": self.task.modality, "signal_fingerprint": self.fingerprint, "num_threads": self.num_threads}
-        torch.save(state, self.checkpoint_path + ".tmp")
-        os.replace(self.checkpoint_path + ".tmp", self.checkpoint_path)
+                 "task": self.task.modality, "signal_fingerprint": self.fingerprint, "num_threads": self.num_threads,
+                 "device": str(self.device)}
+        checkpoint.write(state, self.checkpoint_path)
         self.checkpoint_step = step
-
-    def _read_checkpoint(self) -> dict:
-        """checkpoint.pt's content; CheckpointUnreadable naming the file when it is truncated,
-        empty or not a checkpoint written by a run."""
-        try:
-            ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        except Exception as e:
-            first = str(e).splitlines()[0][:200] if str(e) else ""
-            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} is unreadable (truncated, empty or not "
-                                       f"a checkpoint: {type(e).__name__}{': ' + first if first else ''}); "
-                                       f"start a new run instead") from None
-        missing = [k for k in ("model", "optimizer", "sampler", "logger", "torch_rng", "step")
-                   if not isinstance(ckpt, dict) or k not in ckpt]
-        if missing:
-            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} is not a checkpoint of a training run "
-                                       f"(missing {', '.join(missing)}); start a new run instead")
-        return ckpt
 
     def _load_checkpoint(self, ckpt: dict):
         if ckpt.get("task", self.task.modality) != self.task.modality:
@@ -517,12 +498,16 @@ class Run:
         except RuntimeError as e:
             raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} does not fit this run's model "
                                        f"({str(e).splitlines()[0][:200]})") from None
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])  # its state follows the parameters' device
         if ckpt["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
-        self.sampler.load_state_dict(ckpt["sampler"])
+        sampler_state = dict(ckpt["sampler"])
+        sampler_state["generator"] = checkpoint.fitting_generator_state(
+            self.generator, sampler_state.get("generator"), self.cfg["TRAIN_CONFIGS"]["seed"], ckpt["step"],
+            ckpt.get("device"), self._log)
+        self.sampler.load_state_dict(sampler_state)
         self.logger.load_state_dict(ckpt["logger"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        checkpoint.restore_rng(ckpt["torch_rng"])
         self.step = self.checkpoint_step = ckpt["step"]
         self.clock.train_seconds, self.clock.eval_seconds = ckpt["train_seconds"], ckpt["eval_seconds"]
         self.clock.wall_before = ckpt.get("wall_seconds", 0.0)  # checkpoints from before wall_seconds: 0
@@ -545,7 +530,7 @@ class Run:
         `step`: the steps run (fewer than `iterations` when max_train_seconds stopped the run).
         TrainingDiverged, nothing written, when the model or its training state is not finite."""
         self.check_finite(self.total_steps if step is None else step)
-        torch.save(self.model.state_dict(), os.path.join(self.run_dir, "model.pt"))
+        checkpoint.save_model(self.model, os.path.join(self.run_dir, "model.pt"))
         self.task.save_outputs(self.model, self.run_dir)
         self.sampler.save_figures(self.run_dir)
         summary = self.write_summary("completed", self.total_steps if step is None else step)
