@@ -119,3 +119,28 @@ def fitting_generator_state(generator: torch.Generator, state, seed: int, step: 
 def restore_rng(state):
     """torch's global (CPU) random state from a checkpoint, as the CPU ByteTensor it takes."""
     torch.set_rng_state(state.to("cpu", torch.uint8) if isinstance(state, torch.Tensor) else state)
+
+
+def base_lr(ckpt: dict):
+    """The base learning rate (TRAIN_CONFIGS.lr, before the schedule) the checkpoint's run had;
+    read from its optimizer for checkpoints written before they recorded it."""
+    if "base_lr" in ckpt:
+        return ckpt["base_lr"]
+    groups = ckpt["optimizer"].get("param_groups") or [{}]
+    return groups[0].get("initial_lr", groups[0].get("lr"))
+
+
+def change_lr(optimizer, lr_scheduler, old: float, new: float) -> float:
+    """Continue with base learning rate `new` instead of `old` (a resume with TRAIN_CONFIGS.lr
+    changed): every learning rate the schedule gives from here on is scaled by new / old.
+    Returns the learning rate in effect now."""
+    ratio = new / old
+    for group in optimizer.param_groups:
+        group["lr"] *= ratio
+        if "initial_lr" in group:
+            group["initial_lr"] = new
+    if hasattr(lr_scheduler, "base_lrs"):
+        lr_scheduler.base_lrs = [new for _ in lr_scheduler.base_lrs]
+    if hasattr(lr_scheduler, "_last_lr"):
+        lr_scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+    return optimizer.param_groups[0]["lr"]

@@ -155,10 +155,15 @@ def signal_fingerprint(task, dataset_cfg: dict) -> str:
 
 class TrainingDiverged(Exception):
     """The loss, the parameters, the optimizer's state or the sampler's state became NaN or inf.
+    `step`: the steps completed when it was found (the loss is read before its update);
     `checkpoint_step`: the step of the last checkpoint written (every one is checked finite
     before it is written), None when none was."""
 
     checkpoint_step = None
+
+    def __init__(self, message: str, step: int = None):
+        super().__init__(message)
+        self.step = step
 
 
 def _leaves(value, name: str):
@@ -293,7 +298,7 @@ class Run:
 
         self.model = build_model(model_cfg, task.in_features, task.out_features).to(device)
         self.n_params = count_parameters(self.model)
-        lr = train_cfg["lr"] if train_cfg["lr"] is not None else model_cfg["lr"]  # null: the model's default
+        self.lr = lr = train_cfg["lr"] if train_cfg["lr"] is not None else model_cfg["lr"]  # null: the model's
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.lr_scheduler = make_lr_scheduler(train_cfg["lr_scheduler"], self.optimizer, self.total_steps)
         # On the training device: the samplers' draws then need no host-to-device copy
@@ -317,13 +322,14 @@ class Run:
         if resume:
             self._load_checkpoint(saved)
             log(f"resuming {run_dir} at step {self.step} of {self.total_steps}")
+            lr = self._resumed_lr(saved)
         else:
             dump_config(cfg, os.path.join(run_dir, "config.yaml"))
 
         log(f"signal: {task.describe()} | model: {model_cfg['name']} "
             f"{model_cfg['hidden_layers']}x{model_cfg['hidden_features']} ({self.n_params:,} parameters) | "
             f"sampler: {cfg['EXP_CONFIGS']['strategy_type']} | device: {device}"
-            f"{f' ({self.num_threads} threads)' if device.type == 'cpu' else ''} | lr {lr:g}")
+            f"{f' ({self.num_threads} threads)' if device.type == 'cpu' else ''} | lr {lr if isinstance(lr, str) else f'{lr:g}'}")
 
         self.wandb = None
         if cfg["WANDB_CONFIGS"]["use_wandb"]:
@@ -465,7 +471,7 @@ class Run:
         if bad:
             names = [n for found in bad.values() for n in found]
             raise TrainingDiverged(f"{' and '.join(bad)} became non-finite at step {step} ({', '.join(names[:3])}"
-                                   f"{', ...' if len(names) > 3 else ''})")
+                                   f"{', ...' if len(names) > 3 else ''})", step)
 
     def save_checkpoint(self, step: int):
         """checkpoint.pt: everything --resume needs to continue bit for bit from `step`; checked
@@ -478,7 +484,7 @@ class Run:
                  "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds,
                  "wall_seconds": self.clock.wall_seconds, "release_eval_seconds": self.release_eval_seconds,
                  "task": self.task.modality, "signal_fingerprint": self.fingerprint, "num_threads": self.num_threads,
-                 "device": str(self.device)}
+                 "device": str(self.device), "base_lr": self.lr}
         checkpoint.write(state, self.checkpoint_path)
         self.checkpoint_step = step
 
@@ -513,6 +519,26 @@ class Run:
         self.clock.wall_before = ckpt.get("wall_seconds", 0.0)  # checkpoints from before wall_seconds: 0
         self.release_eval_seconds = ckpt.get("release_eval_seconds", 0.0)
 
+    def _resumed_lr(self, ckpt: dict) -> str:
+        """The learning rate for the start-up line of a resumed run, the one in effect. When the
+        run's TRAIN_CONFIGS.lr (`--resume RUN_DIR TRAIN_CONFIGS.lr=...`, or config.yaml edited) differs
+        from the checkpoint's, the optimizer takes it and config.yaml records it."""
+        old = checkpoint.base_lr(ckpt)
+        if old is not None and old != self.lr:
+            now = checkpoint.change_lr(self.optimizer, self.lr_scheduler, old, self.lr)
+            dump_config(self.cfg, os.path.join(self.run_dir, "config.yaml"))
+            self._log(f"note: learning rate {self.lr:g} from step {self.step} on (the run had {old:g}); "
+                      f"config.yaml records it")
+        else:
+            now = self.optimizer.param_groups[0]["lr"]
+        return self.lr if now == self.lr else f"{self.lr:g} (at step {self.step} on its schedule: {now:.3g})"
+
+    def stopped_by(self, status: str, step: int) -> str:
+        """Why the run ended, for summary.json: interrupted | diverged | max_train_seconds | iterations."""
+        if status in ("interrupted", "diverged"):
+            return status
+        return "max_train_seconds" if step < self.total_steps and self.out_of_time() else "iterations"
+
     def write_summary(self, status: str, step: int) -> dict:
         """summary.json with `status` (completed | interrupted | diverged) after `step` steps."""
         cfg, model_cfg = self.cfg, self.cfg["model_config"]
@@ -520,7 +546,7 @@ class Run:
             "status": status, "iterations": step, "train_seconds": self.clock.train_seconds,
             "eval_seconds": self.clock.eval_seconds, "wall_seconds": self.clock.wall_seconds,
             **({"release_seconds": self.release_seconds} if self.release_clock else {}),
-            "stopped_by": "max_train_seconds" if step < self.total_steps and self.out_of_time() else "iterations",
+            "stopped_by": self.stopped_by(status, step),
             "parameters": self.n_params, "device": str(self.device), "num_threads": self.num_threads,
             "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],
             "signal": self.task.describe(), "sampler": self.sampler.counts(), "time_accounting": TIME_ACCOUNTING})

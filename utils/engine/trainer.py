@@ -65,7 +65,7 @@ def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0,
             model(x[piece]).backward(predictions.grad[piece])
     loss = loss.detach()
     if check_finite and not math.isfinite(loss_value := float(loss)):  # float(): a device sync on a GPU
-        raise TrainingDiverged(f"loss became {loss_value} at step {step}")
+        raise TrainingDiverged(f"loss became {loss_value} at step {step}", step)
     optimizer.step()
     return loss, point_loss.detach()
 
@@ -167,7 +167,8 @@ def _train(cfg, task, run_dir, device, resume, stop_at, log) -> dict:
 
 
 def _diverged(run, step: int, error: TrainingDiverged) -> TrainingDiverged:
-    """summary.json `diverged`; the error, told the step of the last (finite) checkpoint on disk."""
-    run.write_summary("diverged", step)
+    """summary.json `diverged` (its `iterations`: the steps completed when the divergence was
+    found); the error, told the step of the last (finite) checkpoint on disk."""
+    run.write_summary("diverged", step if error.step is None else error.step)
     error.checkpoint_step = run.checkpoint_step
     return error
