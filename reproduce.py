@@ -10,6 +10,7 @@
     python reproduce.py speedup --preset cpu --release-clock   # the same, evaluating at every step (the release's clock)
     python reproduce.py table1 --preset cpu --repeats 3    # each run 3 times, repeat k with seed + k - 1
     python reproduce.py scale --preset cpu                 # the scale ladder: results/scale_cpu.md + its figure
+    python reproduce.py paper_size --preset cpu            # Table 2's iterations / Table 1 at 250 it, the paper's size
     python reproduce.py claims --preset cpu                # the paper's claims checked: results/claims_cpu.md
     python reproduce.py report --preset cpu                # results/README.md from the results files above
     python reproduce.py my_sweep.yaml                      # your own sweep file (format: config/paper/README.md)
@@ -90,6 +91,7 @@ def _command_line(args, table) -> str:
 def run_table(name: str, args) -> int:
     from utils.reproduce.execute import execute
     from utils.reproduce.figures import write_figures
+    from utils.reproduce.paper_size import is_paper_size
     from utils.reproduce.run_folder import plan, train_argv
     from utils.reproduce.speedup import RELEASE_CLOCK, speedup_report, format_report, write_report
     from utils.reproduce.sweep import load_sweep
@@ -117,6 +119,8 @@ def run_table(name: str, args) -> int:
         if problems:
             raise UserError(f"{problems} of {len(sweep.runs)} run(s) of {sweep.table} have bad settings (above)")
         return 0
+    if is_paper_size(name):
+        return run_paper_size(sweep, args, name)
     if not args.table_only:
         from utils.locks import lock_folder
         os.makedirs(sweep.runs_dir, exist_ok=True)
@@ -138,6 +142,27 @@ def run_table(name: str, args) -> int:
         report = speedup_report(sweep)
         print(format_report(sweep, report), end="")
         print(f"wrote {_shown(write_report(sweep, report))}")
+    if failed:
+        print(f"{len(failed)} run(s) failed; their error lines are in the table", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_paper_size(sweep, args, name: str) -> int:
+    """The paper-size sweep: its runs less those whose rows are committed (a machine without their
+    folders runs them no more), then its report from the run folders and the committed rows."""
+    import dataclasses
+    from utils.reproduce.execute import execute
+    from utils.reproduce.paper_size import gather, runs_to_execute, write_report
+    if not args.table_only:
+        todo = runs_to_execute(sweep)
+        if len(todo) < len(sweep.runs):
+            print(f"{len(sweep.runs) - len(todo)} run(s) finished on another machine: their rows in "
+                  f"{_shown(os.path.join(sweep.results_dir, sweep.stem + '_per_signal.csv'))} are kept")
+        execute(dataclasses.replace(sweep, runs=todo), jobs=args.jobs, backend=args.backend, address=args.address)
+    for path in write_report(sweep, _command_line(args, name)):
+        print(f"wrote {_shown(path)}")
+    failed = [r for r in gather(sweep) if r["status"] == "failed"]
     if failed:
         print(f"{len(failed)} run(s) failed; their error lines are in the table", file=sys.stderr)
         return 1

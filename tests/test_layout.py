@@ -22,7 +22,7 @@ ALLOWED = {
 }
 # utils/reproduce/: a module imports only modules before it here.
 REPRODUCE_ORDER = ("columns", "sweep", "run_folder", "local", "ray_backend", "execute", "collect",
-                   "table", "figures", "speedup", "scale", "claims", "report")
+                   "table", "figures", "speedup", "scale", "paper_size", "claims", "report")
 
 
 def python_files():

@@ -33,6 +33,8 @@ per segment (the best of three).
 TRAIN_CONFIGS.max_train_seconds > 0 ends training at the first step whose training
 clock has passed it: that step is evaluated and the run completes there (summary.json's
 `iterations` is that step, `stopped_by` says why); `iterations` still sets the schedules.
+The stop setting (TRAIN_CONFIGS.stop_thresholds / stop_after_step / stop_step_cap,
+utils/engine/stop.py) ends it the same way at an evaluation: `stopped_by` thresholds or cap.
 """
 import dataclasses
 import hashlib
@@ -53,6 +55,7 @@ from utils.engine.config import dump_config
 from utils.engine.task_keys import COSINE_LR_MIN, LR_SCHEDULERS, MULTISTEP_GAMMA, MULTISTEP_MILESTONES
 from utils.devices import chunk_points
 from utils.engine.run_logger import RunLogger
+from utils.engine.stop import StopRule
 from utils.errors import UserError
 
 TIME_ACCOUNTING = "training seconds only (sampling + update, device synchronized); evaluation excluded"
@@ -283,6 +286,8 @@ class Run:
         self.cfg, self.task, self.run_dir, self.device, self._log = cfg, task, run_dir, device, log
         self.total_steps = int(train_cfg["iterations"])
         self.max_train_seconds = float(train_cfg["max_train_seconds"])
+        self.stop_rule = StopRule(train_cfg, task.metrics)
+        self.stopped_by = None  # 'thresholds' | 'cap' once the stop setting has ended the run
         self.eval_interval = int(train_cfg["eval_interval"])
         # 'auto' chunk sizes become numbers here, so that config.yaml records what the run used
         train_cfg["forward_chunk"] = self.forward_chunk = chunk_points(train_cfg["forward_chunk"], device.type, "forward")
@@ -321,6 +326,8 @@ class Run:
         self.checkpoint_step = None  # the step of the checkpoint on disk (every one written is finite)
         if resume:
             self._load_checkpoint(saved)
+            # A run the stop setting had already ended (its summary lost): nothing left to train
+            self.stopped_by = self.stop_rule.reason(self.step, self.logger) if self.logger.rows else None
             log(f"resuming {run_dir} at step {self.step} of {self.total_steps}")
             lr = self._resumed_lr(saved)
         else:
@@ -351,8 +358,15 @@ class Run:
         return 0.0 < self.max_train_seconds <= self.clock.train_seconds
 
     def evaluation_due(self, done: int) -> bool:
-        """Every eval_interval steps, after the last one, and at the step that runs out of time."""
-        return done % self.eval_interval == 0 or done == self.total_steps or self.out_of_time()
+        """Every eval_interval steps, after the last one, at the step that runs out of time and at
+        the stop setting's step cap."""
+        return (done % self.eval_interval == 0 or done == self.total_steps or self.out_of_time()
+                or self.stop_rule.is_cap(done))
+
+    def stop_due(self, done: int) -> bool:
+        """After an evaluation: whether the stop setting ends the run here (sets `stopped_by`)."""
+        self.stopped_by = self.stop_rule.reason(done, self.logger) if self.stop_rule.active else None
+        return self.stopped_by is not None
 
     def evaluate(self, done: int) -> dict:
         """The task's metrics of the model after `done` steps (and its per-evaluation files)."""
@@ -533,10 +547,13 @@ class Run:
             now = self.optimizer.param_groups[0]["lr"]
         return self.lr if now == self.lr else f"{self.lr:g} (at step {self.step} on its schedule: {now:.3g})"
 
-    def stopped_by(self, status: str, step: int) -> str:
-        """Why the run ended, for summary.json: interrupted | diverged | max_train_seconds | iterations."""
+    def stop_reason(self, status: str, step: int) -> str:
+        """Why the run ended, summary.json's `stopped_by`: interrupted | diverged (its status), else
+        thresholds | cap (the stop setting), max_train_seconds, or iterations (all steps run)."""
         if status in ("interrupted", "diverged"):
             return status
+        if self.stopped_by:
+            return self.stopped_by
         return "max_train_seconds" if step < self.total_steps and self.out_of_time() else "iterations"
 
     def write_summary(self, status: str, step: int) -> dict:
@@ -546,14 +563,14 @@ class Run:
             "status": status, "iterations": step, "train_seconds": self.clock.train_seconds,
             "eval_seconds": self.clock.eval_seconds, "wall_seconds": self.clock.wall_seconds,
             **({"release_seconds": self.release_seconds} if self.release_clock else {}),
-            "stopped_by": self.stopped_by(status, step),
+            "stopped_by": self.stop_reason(status, step),
             "parameters": self.n_params, "device": str(self.device), "num_threads": self.num_threads,
             "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],
             "signal": self.task.describe(), "sampler": self.sampler.counts(), "time_accounting": TIME_ACCOUNTING})
 
     def finish(self, step: int = None) -> dict:
         """model.pt (the plain state dict), the task's outputs, the sampler's figures, summary.json;
-        `step`: the steps run (fewer than `iterations` when max_train_seconds stopped the run).
+        `step`: the steps run (fewer than `iterations` when max_train_seconds or the stop setting ended the run).
         TrainingDiverged, nothing written, when the model or its training state is not finite."""
         self.check_finite(self.total_steps if step is None else step)
         checkpoint.save_model(self.model, os.path.join(self.run_dir, "model.pt"))

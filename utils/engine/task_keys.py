@@ -70,6 +70,16 @@ def _seconds_check(value):
     return "must be a list of training seconds >= 0, e.g. [5, 30]"
 
 
+def _thresholds_check(value):
+    if isinstance(value, list) and all(isinstance(v, str) and "_" in v for v in value):
+        try:
+            [float(v.rpartition("_")[2]) for v in value]
+            return None
+        except ValueError:
+            pass
+    return "must be a list of thresholds named <metric>_<value>, e.g. [psnr_30] or [psnr_30, ssim_0.9]"
+
+
 def _value_range(default, what):
     return Param(default, f"{what} mapped to this range", kind=list, check=_value_range_check,
                  rule="[0, 1] | [-1, 1]")
@@ -122,6 +132,16 @@ TRAIN_PARAMS = {
     "iterations": Param(5000, "optimizer steps", "[1, inf)"),
     "max_train_seconds": Param(0.0, ">0: stop at the first step past this many training seconds (evaluated "
                                "there, status completed); iterations still sets the schedules", "[0, inf)"),
+    # The stop setting: a run that ends once it has what it is for (utils/engine/stop.py)
+    "stop_thresholds": Param([], "end the run at the first evaluation where every one of these thresholds "
+                             "(<metric>_<value> of the task's metrics, e.g. psnr_30) has been reached and "
+                             "stop_after_step has been passed (status completed, stopped_by thresholds); "
+                             "[] = off; iterations still sets the schedules", check=_thresholds_check,
+                             rule="a list such as [psnr_30]"),
+    "stop_after_step": Param(0, "stop_thresholds end the run no earlier than this step (e.g. 250, so that "
+                             "the evaluation at 250 is made)", "[0, inf)"),
+    "stop_step_cap": Param(0, ">0: end the run at this step (evaluated there, status completed, stopped_by "
+                           "cap) unless stop_thresholds ended it before; 0 = off", "[0, inf)"),
     "lr": Param(None, "Adam's learning rate; null = the model's default (model_config.lr)", "(0, inf)",
                 kind=float),
     "lr_scheduler": Param("constant", f"the learning-rate schedule over the iterations: cosine anneals to "

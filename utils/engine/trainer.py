@@ -123,7 +123,8 @@ def _train(cfg, task, run_dir, device, resume, stop_at, log) -> dict:
     clock.start_wall()
     with _InterruptFlag() as interrupt:
         try:
-            for step in range(run.step, S):
+            # A resumed run the stop setting had already ended trains no further step
+            for step in range(run.step, run.step if run.stopped_by else S):
                 if interrupt.raised or (stop_at is not None and step >= stop_at):
                     raise Interrupted(interrupt.raised)
                 with clock.training():
@@ -148,6 +149,8 @@ def _train(cfg, task, run_dir, device, resume, stop_at, log) -> dict:
                         run.save_checkpoint(done)
                 run.show_progress()
                 if run.out_of_time():  # TRAIN_CONFIGS.max_train_seconds: evaluated above, done
+                    break
+                if run.evaluation_due(done) and run.stop_due(done):  # the stop setting: evaluated above
                     break
         except Interrupted:
             try:
