@@ -144,3 +144,18 @@ def change_lr(optimizer, lr_scheduler, old: float, new: float) -> float:
     if hasattr(lr_scheduler, "_last_lr"):
         lr_scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
     return optimizer.param_groups[0]["lr"]
+
+
+def resume_lr(ckpt: dict, lr: float, optimizer, lr_scheduler, step: int, log, record) -> str:
+    """The learning rate for the start-up line of a resumed run: the one in effect. When the run's
+    TRAIN_CONFIGS.lr `lr` (`--resume RUN_DIR TRAIN_CONFIGS.lr=...`, or config.yaml edited) differs from
+    the checkpoint's, the optimizer takes it (`change_lr`), `record()` writes it to config.yaml, and a
+    note says so. On a schedule whose current rate is not the base one, both are given."""
+    old = base_lr(ckpt)
+    if old is not None and old != lr:
+        now = change_lr(optimizer, lr_scheduler, old, lr)
+        record()
+        log(f"note: learning rate {lr:g} from step {step} on (the run had {old:g}); config.yaml records it")
+    else:
+        now = optimizer.param_groups[0]["lr"]
+    return lr if now == lr else f"{lr:g} (at step {step} on its schedule: {now:.3g})"

@@ -329,7 +329,9 @@ class Run:
             # A run the stop setting had already ended (its summary lost): nothing left to train
             self.stopped_by = self.stop_rule.reason(self.step, self.logger) if self.logger.rows else None
             log(f"resuming {run_dir} at step {self.step} of {self.total_steps}")
-            lr = self._resumed_lr(saved)
+            # TRAIN_CONFIGS.lr changed (--resume RUN_DIR TRAIN_CONFIGS.lr=..., or config.yaml edited): Adam takes it
+            lr = checkpoint.resume_lr(saved, self.lr, self.optimizer, self.lr_scheduler, self.step, log,
+                                      lambda: dump_config(cfg, os.path.join(run_dir, "config.yaml")))
         else:
             dump_config(cfg, os.path.join(run_dir, "config.yaml"))
 
@@ -532,20 +534,6 @@ class Run:
         self.clock.train_seconds, self.clock.eval_seconds = ckpt["train_seconds"], ckpt["eval_seconds"]
         self.clock.wall_before = ckpt.get("wall_seconds", 0.0)  # checkpoints from before wall_seconds: 0
         self.release_eval_seconds = ckpt.get("release_eval_seconds", 0.0)
-
-    def _resumed_lr(self, ckpt: dict) -> str:
-        """The learning rate for the start-up line of a resumed run, the one in effect. When the
-        run's TRAIN_CONFIGS.lr (`--resume RUN_DIR TRAIN_CONFIGS.lr=...`, or config.yaml edited) differs
-        from the checkpoint's, the optimizer takes it and config.yaml records it."""
-        old = checkpoint.base_lr(ckpt)
-        if old is not None and old != self.lr:
-            now = checkpoint.change_lr(self.optimizer, self.lr_scheduler, old, self.lr)
-            dump_config(self.cfg, os.path.join(self.run_dir, "config.yaml"))
-            self._log(f"note: learning rate {self.lr:g} from step {self.step} on (the run had {old:g}); "
-                      f"config.yaml records it")
-        else:
-            now = self.optimizer.param_groups[0]["lr"]
-        return self.lr if now == self.lr else f"{self.lr:g} (at step {self.step} on its schedule: {now:.3g})"
 
     def stop_reason(self, status: str, step: int) -> str:
         """Why the run ended, summary.json's `stopped_by`: interrupted | diverged (its status), else
