@@ -169,13 +169,23 @@ def run_paper_size(sweep, args, name: str) -> int:
     return 0
 
 
-def _check_results_dir(path: str):
-    """UserError unless --results is a folder or can be made one."""
+def _check_results_dir(path: str, write: bool = True):
+    """UserError unless --results is a folder or can be made one, and (`write`: every command but
+    --dry-run) one this process can write in: it is made here, and a file written and removed."""
     probe = os.path.abspath(path)
     while not os.path.exists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
         raise UserError(f"--results {path}: {probe} is a file, not a folder")
+    if write:
+        try:
+            os.makedirs(path, exist_ok=True)
+            test = os.path.join(path, f".write_test_{os.getpid()}")
+            open(test, "w").close()
+            os.remove(test)
+        except OSError as e:
+            raise UserError(f"--results {path}: cannot write there ({e.strerror or type(e).__name__}); "
+                            f"give a folder you can write in") from None
 
 
 def run_problem(sweep, run):
@@ -267,7 +277,12 @@ def _main(args) -> int:
         args.preset = _default_preset()
         print(f"preset: {args.preset} ({'CUDA found' if args.preset == 'paper' else 'no CUDA'}; "
               f"choose with --preset paper|cpu)")
-    _check_results_dir(args.results)  # every command but list reads or writes there
+    _check_results_dir(args.results, write=not args.dry_run)  # every command but list reads or writes there
+    if args.address and args.backend != "ray":
+        raise UserError("--address is a Ray cluster's address, used only with --backend ray; this command runs "
+                        "locally: add --backend ray, or drop --address")
+    if args.address and args.dry_run:
+        print(f"note: --address {args.address} is ignored with --dry-run (nothing runs, no cluster is contacted)")
     if {"claims", "report"} & set(args.tables):  # these read the paper's tables of that preset
         _check_preset(args.preset)
     status = 0
