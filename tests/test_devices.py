@@ -138,3 +138,44 @@ def test_resume_across_devices_on_a_gpu(tiny_image, tmp_path, first, second):
         whole = train(cfg2, build_task("image", cfg2, torch.device(second)), str(tmp_path / "whole"),
                       torch.device(second), log=quiet)
         assert whole["final_psnr"] == resumed["final_psnr"]
+
+
+# -- the warm-up before the clock -----------------------------------------------------------------
+
+def test_warm_up_leaves_model_optimizer_and_random_states_untouched():
+    from utils.engine import warmup
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng, generator = torch.get_rng_state(), torch.Generator().manual_seed(5)
+    generator_state = generator.get_state()
+    warmup.warm_up(model, 2, 1000, CPU, step_chunk=300, forward_chunk=512)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng) and torch.equal(generator.get_state(), generator_state)
+    assert not warmup.needed(CPU)  # skipped on a CPU (docs/performance.md)
+
+
+@pytest.mark.parametrize("strategy", ["nint", "soft_mining"])
+def test_warm_up_changes_no_metric_and_stays_off_the_clock(tiny_image, tmp_path, monkeypatch, strategy):
+    import csv
+    import time as _time
+    from utils.engine import warmup
+
+    def rows(run_dir):
+        with open(os.path.join(run_dir, "metrics.csv")) as f:
+            return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in csv.DictReader(f)]
+    cfg = lambda: tiny_config(tiny_image, tmp_path, f"EXP_CONFIGS.strategy_type={strategy}")  # noqa: E731
+    _, plain = run_tiny(cfg(), run_dir=str(tmp_path / "plain"))
+    real = warmup.warm_up
+    calls = []
+
+    def slow_warm_up(*args, **kwargs):  # the real pass, then a second of sleep: none of it on the clock
+        calls.append(args)
+        real(*args, **kwargs)
+        _time.sleep(1.0)
+    monkeypatch.setattr(warmup, "needed", lambda device: True)
+    monkeypatch.setattr(warmup, "warm_up", slow_warm_up)
+    summary, warmed = run_tiny(cfg(), run_dir=str(tmp_path / "warmed"))
+    assert calls and rows(warmed) == rows(plain)
+    assert summary["train_seconds"] < 1.0 and summary["wall_seconds"] < 1.0 + summary["eval_seconds"]

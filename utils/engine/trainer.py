@@ -14,6 +14,7 @@ import torch
 
 from samplers.base import SelectionContext, mse_loss
 from utils.devices import chunk_slices, forward_in_chunks
+from utils.engine import warmup
 from utils.engine.run import Run, TrainingDiverged  # noqa: F401 (TrainingDiverged: raised here too)
 from utils.errors import stopping
 from utils.locks import lock_folder
@@ -120,6 +121,8 @@ def _train(cfg, task, run_dir, device, resume, stop_at, log) -> dict:
     run = Run(cfg, task, run_dir, device, resume, log)
     model, optimizer, sampler, clock, S = run.model, run.optimizer, run.sampler, run.clock, run.total_steps
     step = done = run.step
+    if warmup.needed(device):  # the first kernel loads off the clock; model, optimizer and generators untouched
+        warmup.warm_up(model, task.in_features, task.n_points, device, run.step_chunk, run.forward_chunk)
     clock.start_wall()
     with _InterruptFlag() as interrupt:
         try:
