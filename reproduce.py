@@ -121,6 +121,7 @@ def run_table(name: str, args) -> int:
         return 0
     if is_paper_size(name):
         return run_paper_size(sweep, args, name)
+    _check_results_dir(args.results)  # made now and written in, before anything runs
     if not args.table_only:
         from utils.locks import lock_folder
         os.makedirs(sweep.runs_dir, exist_ok=True)
@@ -210,6 +211,7 @@ def run_claims(args) -> int:
     if args.images or args.image or args.release_clock:
         raise UserError("claims reads the tables of the presets' own signals; --images, --image and "
                         "--release-clock do not apply")
+    _check_results_dir(args.results)
     command = f"python reproduce.py claims --preset {args.preset}" + (
         f" --repeats {args.repeats}" if args.repeats is not None else "")
     path = write_claims(args.preset, args.results, args.repeats, command)
@@ -221,6 +223,7 @@ def run_claims(args) -> int:
 def run_report(args) -> int:
     """results/README.md from the results files of the preset; runs nothing."""
     from utils.reproduce.report import write_report
+    _check_results_dir(args.results)
     print(f"wrote {_shown(write_report(args.results, args.preset))}")
     return 0
 
@@ -277,7 +280,7 @@ def _main(args) -> int:
         args.preset = _default_preset()
         print(f"preset: {args.preset} ({'CUDA found' if args.preset == 'paper' else 'no CUDA'}; "
               f"choose with --preset paper|cpu)")
-    _check_results_dir(args.results, write=not args.dry_run)  # every command but list reads or writes there
+    _check_results_dir(args.results, write=False)  # every command but list reads or writes there
     if args.address and args.backend != "ray":
         raise UserError("--address is a Ray cluster's address, used only with --backend ray; this command runs "
                         "locally: add --backend ray, or drop --address")
