@@ -11,8 +11,12 @@ of that `.lock` file (O_CREAT | O_EXCL) in a folder that is new or empty, so two
 at the same moment never share one. Imports nothing of the project but utils.errors.
 """
 import errno
-import fcntl
 import os
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: folders are still claimed atomically, but not locked
+    fcntl = None
 
 from utils.errors import UserError
 
@@ -35,7 +39,8 @@ class FolderLock:
         if self._fd is not None:
             _HELD.pop(os.path.realpath(self.folder), None)
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                if fcntl is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
             finally:
                 os.close(self._fd)
                 self._fd = None
@@ -65,7 +70,8 @@ def _take(folder: str, fd: int, what: str) -> FolderLock:
     folder when another process holds it."""
     path = os.path.join(folder, LOCK_NAME)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
         os.close(fd)
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):

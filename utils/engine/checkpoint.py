@@ -132,7 +132,8 @@ def base_lr(ckpt: dict):
 
 def change_lr(optimizer, lr_scheduler, old: float, new: float) -> float:
     """Continue with base learning rate `new` instead of `old` (a resume with TRAIN_CONFIGS.lr
-    changed): every learning rate the schedule gives from here on is scaled by new / old.
+    changed): the rate in effect now is scaled by new / old, the schedule's base rates become `new`,
+    and the schedule goes on from there (torch's schedulers step from the current rate).
     Returns the learning rate in effect now."""
     ratio = new / old
     for group in optimizer.param_groups:
