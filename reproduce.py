@@ -207,7 +207,7 @@ def run_problem(sweep, run):
 
 def run_claims(args) -> int:
     """results/claims[_<preset>].md from the finished tables; runs nothing."""
-    from utils.reproduce.claims import write_claims
+    from utils.reproduce.scorecard import write_claims
     if args.images or args.image or args.release_clock:
         raise UserError("claims reads the tables of the presets' own signals; --images, --image and "
                         "--release-clock do not apply")

@@ -101,15 +101,16 @@ def test_report_is_written_from_the_results_files(tmp_path):
     changed = row.replace("| NINT (xi 0.7) |", "| NINT (xi 0.7), rerun |", 1)
     table.write_text(table.read_text().replace(row, changed))
     claims = tmp_path / "claims_cpu.md"
-    assert "## In short\n" in claims.read_text()
-    claims.write_text(claims.read_text().replace("## In short\n", "## In short\n\nA line written by this test.\n", 1))
+    assert "## What the numbers say\n" in claims.read_text()
+    claims.write_text(claims.read_text().replace("## What the numbers say\n",
+                                                 "## What the numbers say\n\nA line written by this test.\n", 1))
     (tmp_path / "table4_cpu.md").unlink()
     r = subprocess.run([sys.executable, "reproduce.py", "report", "--preset", "cpu", "--results", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     report = (tmp_path / "README.md").read_text()
     assert changed in report and row not in report
-    assert "A line written by this test." in report  # the claims' summary, read from the file
+    assert "A line written by this test." in report  # the claims' findings, read from the file
     assert "## Table 3:" in report and "## Table 4:" not in report and "## Table 5:" in report
     assert "[table9_cpu_curves.png](table9_cpu_curves.png)" in report
 
@@ -121,13 +122,15 @@ def test_report_without_results_is_a_one_line_error(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "README.md").exists()
 
 
-def test_report_opens_with_the_claims_summary_and_quotes_the_scale_ladder(tmp_path):
-    """The summary claims.py writes (on check_claims' rows: here the paper's side, ours not run) is the
-    report's first section; the scale ladder's ratio section and figure are quoted when present."""
-    from utils.reproduce.claims import build_claims_markdown, check_claims
+def test_report_opens_with_the_scorecard_and_quotes_the_scale_ladder(tmp_path):
+    """The scorecard and the findings claims.py writes (on check_claims' rows: here the paper's side, ours
+    not run) are the report's first sections; the scale ladder's ratio section and figure are quoted."""
+    from utils.reproduce.claims import check_claims
+    from utils.reproduce.scorecard import build_claims_markdown
     _copy_results(tmp_path)
     rows = check_claims("cpu", str(tmp_path / "no_runs"))
-    (tmp_path / "claims_cpu.md").write_text(build_claims_markdown(rows, "cpu", "python reproduce.py claims"))
+    (tmp_path / "claims_cpu.md").write_text(build_claims_markdown(rows, "cpu", "python reproduce.py claims",
+                                                                  results_dir=str(tmp_path)))
     (tmp_path / "scale_cpu.md").write_text(
         "# Scale ladder (cpu)\n\n- Command: `python reproduce.py scale --preset cpu`\n\n"
         "## Scale ladder: seconds and iterations to PSNR 30, as ratios\n\nNINT's ratio 0.42x.\n\n"
@@ -135,8 +138,10 @@ def test_report_opens_with_the_claims_summary_and_quotes_the_scale_ladder(tmp_pa
     (tmp_path / "scale_cpu_ratios.png").write_bytes(b"png")
     report = report_markdown(str(tmp_path), "cpu")
     headings = [line for line in report.splitlines() if line.startswith("## ")]
-    assert headings[0] == "## In short" and "## Scale ladder: seconds and iterations to PSNR 30, as ratios" in headings
-    summary = report.split("## In short", 1)[1].split("\n## ", 1)[0]
-    assert "On the paper's own numbers" in summary and "- holds (" in summary and "- fails (" in summary
+    assert headings[:2] == ["## Scorecard", "## What the numbers say"]
+    assert "## Scale ladder: seconds and iterations to PSNR 30, as ratios" in headings
+    scorecard = report.split("## Scorecard", 1)[1].split("\n## ", 1)[0]
+    assert "Tallies of the paper's 21 claims: on the paper's numbers: 6 holds, 11 fails" in scorecard
+    assert "| [1](claims_cpu.md#claim-1) | Nearly half Standard's time" in scorecard
     assert "NINT's ratio 0.42x." in report and "## Every run" not in report
     assert "[scale_cpu_ratios.png](scale_cpu_ratios.png)" in report

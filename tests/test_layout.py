@@ -22,7 +22,8 @@ ALLOWED = {
 }
 # utils/reproduce/: a module imports only modules before it here.
 REPRODUCE_ORDER = ("columns", "sweep", "run_folder", "local", "ray_backend", "execute", "collect",
-                   "table", "figures", "speedup", "scale", "paper_size", "claims", "report")
+                   "table", "figures", "speedup", "scale", "noise", "paper_size", "paper_size_verdicts", "claims", "findings", "scorecard",
+                   "report")
 
 
 def python_files():

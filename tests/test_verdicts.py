@@ -10,8 +10,8 @@ import pytest
 
 import reproduce
 from test_reproduce import fake_run
-from utils.reproduce.claims import (FAILS, HOLDS, NOISE, build_claims_markdown, check_claims, paired_verdict,
-                                    summary_markdown)
+from utils.reproduce.claims import FAILS, HOLDS, NOISE, check_claims, paired_verdict
+from utils.reproduce.scorecard import build_claims_markdown
 from utils.reproduce.collect import collect
 from utils.reproduce.scale import ladder, report_markdown
 from utils.reproduce.sweep import load_sweep
@@ -68,17 +68,18 @@ def _table2(tmp_path, nint, release=None, sweep_name="table2"):
 def test_table2_verdict_holds_fails_or_within_noise_with_the_data(tmp_path):
     # NINT sooner than every rival in every repeat, by far more than the spread: holds.
     _, rows = _table2(tmp_path / "a", [(200, 5.0), (202, 5.2), (199, 4.9)])
-    assert rows["table2"]["our_verdict"] == HOLDS
+    assert rows["table2"]["our_verdict"] == "holds: 6 of 6"
+    assert rows["table2"]["iter_verdict"] == "holds: 3 of 3" and rows["table2"]["sec_verdict"] == "holds: 3 of 3"
     assert "95% CI" in rows["table2"]["our_numbers"] and "n=3" in rows["table2"]["our_numbers"]
     # The same medians, but the repeats disagree in sign against the best rival: within noise.
     _, rows = _table2(tmp_path / "b", [(240, 12.0), (370, 8.0), (300, 10.4)])
-    assert rows["table2"]["our_verdict"] == NOISE
+    assert rows["table2"]["our_verdict"].startswith(NOISE)
     # NINT behind in every repeat: fails.
     _, rows = _table2(tmp_path / "c", [(400, 15.0), (405, 15.5), (398, 14.8)])
-    assert rows["table2"]["our_verdict"] == FAILS
+    assert rows["table2"]["our_verdict"] == "fails: 0 of 6"
     # A tie in iterations in every repeat (the 220-vs-220 case): not a lead, so not `holds`.
     _, rows = _table2(tmp_path / "d", [(300, 5.0), (302, 5.2), (304, 4.9)])
-    assert rows["table2"]["our_verdict"] == NOISE
+    assert rows["table2"]["iter_verdict"] == "within noise: 0 of 3"
 
 
 def test_the_release_score_is_judged_beside_k_g_and_the_value_range_sweep(tmp_path):
@@ -86,7 +87,7 @@ def test_the_release_score_is_judged_beside_k_g_and_the_value_range_sweep(tmp_pa
     results, rows = _table2(tmp_path, [(400, 15.0), (405, 15.5), (398, 14.8)],
                             release=[(200, 5.0), (202, 5.2), (199, 4.9)], sweep_name="table2_range")
     assert rows["table2"]["sweep"] == "table2_range"
-    assert rows["table2"]["our_verdict"] == FAILS and rows["table2"]["release_verdict"] == HOLDS
+    assert rows["table2"]["our_verdict"] == "fails: 0 of 6" and rows["table2"]["release_verdict"] == "holds: 6 of 6"
     assert "NINT (release score) 200" in rows["table2"]["release_numbers"]
     # The release's run is neither NINT nor a rival: K g's verdict does not see it.
     assert "NINT (release score)" not in rows["table2"]["our_numbers"]
@@ -102,8 +103,8 @@ def test_the_release_score_is_judged_beside_k_g_and_the_value_range_sweep(tmp_pa
 def test_headline_on_the_speedup_runs(tmp_path):
     results = str(tmp_path / "res")
     sweep = load_sweep("speedup", "cpu", results_dir=results, repeats=3)
-    made = {"standard": (15.0, 34.0), "nint": (6.5, 34.9), "int": (12.0, 34.0), "evos": (7.5, 34.3),
-            "expansive": (4.0, 33.9), "nint_every5": (5.5, 33.8), "nint_release": (14.0, 34.0)}
+    made = {"standard": (15.0, 34.0), "nint": (6.5, 34.9), "int": (12.0, 34.0), "evos": (9.5, 34.3),
+            "expansive": (10.0, 33.9), "nint_every5": (5.5, 33.8), "nint_release": (14.0, 34.0)}
     for run in sweep.runs:
         t, q = made[run.name]
         fake_run(run.folder, [(1000, 30.0, q)], time_to={"psnr_30": t + 0.3 * run.repeat},
@@ -118,8 +119,9 @@ def test_headline_on_the_speedup_runs(tmp_path):
                      iters_to={"psnr_30": 220})
     rows = {r["key"]: r for r in check_claims("cpu", results)}
     assert rows["headline"]["our_verdict"] == FAILS
-    summary = summary_markdown(list(rows.values()))
-    assert "On the paper's numbers:" in summary and "- fails" in summary
+    assert rows["headline"]["sec_verdict"] == FAILS and rows["headline"]["iter_verdict"] == HOLDS  # quality kept
+    md = build_claims_markdown(list(rows.values()), "cpu", results_dir=results)
+    assert "## Scorecard" in md and "## What the numbers say" in md and "### Claim 1" in md
 
 
 def test_a_single_run_says_one_run(tmp_path):
@@ -189,12 +191,12 @@ def test_scale_ladder_ratios_report_figure_and_the_claim(tmp_path):
     md = report_markdown(sweep, rows)
     assert "| 256 | 3x128 | NINT (xi 0.7) | 3.00 | 0.30 | 0.75 (Uniform) |" in md
     claims = {r["key"]: r for r in check_claims("cpu", results)}
-    assert claims["scale"]["our_verdict"] == "holds (one run)"
-    assert claims["scale"]["release_verdict"] == "within noise (one run)"  # 0.9x everywhere: no growth
+    assert claims["scale"]["our_verdict"] == "holds: 5 of 5 (one run)"
+    assert claims["scale"]["release_verdict"] == "within noise: 0 of 5 (one run)"  # 0.9x everywhere: no growth
     # The saving shrinks from 128 to 256 with 3x128: the claim fails.
     _scale_runs(results, {**growing, (256, "3x128"): 9.0})
     claims = {r["key"]: r for r in check_claims("cpu", results)}
-    assert claims["scale"]["our_verdict"] == "fails (one run)"
+    assert claims["scale"]["our_verdict"].startswith("fails: ") and claims["scale"]["our_verdict"].endswith("(one run)")
     assert "3x128@128 -> 3x128@256" in claims["scale"]["our_numbers"]
     # The command writes the report with its figure (from the run folders, nothing trained).
     assert reproduce.main(["scale", "--preset", "cpu", "--table-only", "--no-figures", "--results", results]) == 0
@@ -218,14 +220,14 @@ def test_scale_ladder_bounds_a_ratio_to_a_run_stopped_by_its_cap(tmp_path):
     md = report_markdown(sweep, rows)
     assert "| 256 | 3x128 | NINT (xi 0.7) | 3.00 | <0.10 |" in md and "Stopped by a cap before PSNR 30" in md
     claims = {r["key"]: r for r in check_claims("cpu", results)}
-    assert claims["scale"]["our_verdict"] == "holds (one run)"  # 0.1 bounds it below 128's 0.6
+    assert claims["scale"]["our_verdict"] == "holds: 5 of 5 (one run)"  # 0.1 bounds it below 128's 0.6
     assert "3x128@256: <0.10x" in claims["scale"]["our_numbers"]
     # A bound that does not settle the step (NINT 9 s over Standard's 10 s: at most 0.9, above 0.6)
     _scale_runs(results, {**growing, (256, "3x128"): 9.0})
     fake_run(stopped.folder, [(786, 10.0, 29.97)], time_to={"psnr_30": None}, iters_to={"psnr_30": None})
     claims = {r["key"]: r for r in check_claims("cpu", results)}
     assert "not settled by a bound: 3x128@128 -> 3x128@256" in claims["scale"]["our_numbers"]
-    assert claims["scale"]["our_verdict"] == "holds (one run)"  # the other steps all grow
+    assert claims["scale"]["our_verdict"] == "holds: 4 of 4 (one run)"  # the other steps all grow
 
 
 def test_scale_ladder_reads_its_committed_csv_when_the_run_folders_are_gone(tmp_path):
@@ -239,7 +241,7 @@ def test_scale_ladder_reads_its_committed_csv_when_the_run_folders_are_gone(tmp_
     assert nint["time_ratio_standard"] == pytest.approx(0.3) and nint["source"].endswith("scale_cpu.csv")
     assert "(From scale_cpu.csv: the run folders are not on this machine.)" in report_markdown(sweep, rows)
     claims = {r["key"]: r for r in check_claims("cpu", results)}
-    assert claims["scale"]["our_verdict"] == "holds (one run)"
+    assert claims["scale"]["our_verdict"] == "holds: 5 of 5 (one run)"
     assert claims["scale"]["our_numbers"].startswith("(from res/scale_cpu.csv; its run folders are not on this machine)")
 
 
@@ -305,24 +307,26 @@ def test_fig5_on_table3_runs_one_run_each(tmp_path):
             fake_run(run.folder, [(100, 1.0, 15.0), (200, 4.0, psnr), (600, 20.0, 30.0)])
     write(gap)
     rows = {r["key"]: r for r in check_claims("cpu", results)}
-    assert rows["fig5"]["our_verdict"] == "holds (one run)"
+    assert rows["fig5"]["our_verdict"] == "holds: 2 of 2 (one run)"
     assert "3x64 +1.00 dB" in rows["fig5"]["our_numbers"] and "PSNR @ 5 s (Fig. 5's 150 s)" in rows["fig5"]["our_numbers"]
     write({**gap, "3x256": 2.5})  # the gap shrinks from 5x128 to 3x256
     rows = {r["key"]: r for r in check_claims("cpu", results)}
-    assert rows["fig5"]["our_verdict"] == "fails (one run)" and "5x128 -> 3x256" in rows["fig5"]["our_numbers"]
+    assert rows["fig5"]["our_verdict"] == "fails: 1 of 2 (one run)" and "5x128 -> 3x256" in rows["fig5"]["our_numbers"]
 
 
 def test_report_sections_for_the_reproduction_report(tmp_path):
-    from utils.reproduce.claims import summary_section
     from utils.reproduce.scale import report_section
     results = str(tmp_path / "res")
     assert report_section("cpu", results) is None  # nothing run yet
     _scale_runs(results, {(64, "3x128"): 8.0, (128, "3x128"): 6.0, (256, "3x128"): 3.0, (64, "5x256"): 7.0,
                           (128, "5x256"): 5.0})
     assert "| 64 | 3x128 | NINT (xi 0.7) | 8.00 | 0.80 |" in report_section("cpu", results)
-    summary = summary_section("cpu", results)
-    assert summary.startswith("On the paper's own numbers, 8 holds, 8 fails, 0 within noise, 6 not measurable")
-    assert "On ours (K g):\n- holds (1):" in summary and "NINT's saving grows with size" in summary
+    rows = check_claims("cpu", results)
+    own = [r["key"] for r in rows if r["own"]]
+    assert own == ["scale", "ablation_ntk"] and len(rows) == 23  # 21 claims of the paper, 2 questions of ours
+    md = build_claims_markdown(rows, "cpu", results_dir=results)
+    assert "Tallies of the paper's 21 claims: on the paper's numbers: 6 holds, 11 fails, 4 not measurable" in md
+    assert "| [Q1](claims_cpu.md#claim-q1) | NINT's saving grows with image side and network" in md
 
 
 def test_claims_read_the_repeats_the_run_folders_hold(tmp_path):
@@ -360,11 +364,11 @@ def test_fig4_reads_table1_along_training_time(tmp_path):
                                       for k in range(1, 11)])
     write(0.01)
     rows = {r["key"]: r for r in check_claims("cpu", results, repeats=1)}
-    assert rows["fig4"]["our_verdict"] == "holds (one run)"
+    assert rows["fig4"]["our_verdict"] == "holds: 10 of 10 (one run)"
     assert "SSIM @ 2.0 s" in rows["fig4"]["our_numbers"] and "LPIPS @ 10.0 s" in rows["fig4"]["our_numbers"]
     write(-0.01)
     rows = {r["key"]: r for r in check_claims("cpu", results, repeats=1)}
-    assert rows["fig4"]["our_verdict"] == "fails (one run)"
+    assert rows["fig4"]["our_verdict"] == "fails: 0 of 10 (one run)"
 
 
 # -- a fresh checkout: the run folders gone, the committed results files remain ----------------
@@ -386,7 +390,7 @@ def test_claims_read_the_committed_results_files_when_the_run_folders_are_gone(t
         assert after[key]["our_verdict"] == before[key]["our_verdict"] != "not measurable"
         assert after[key]["our_numbers"] == (f"(from res/{stem}; its run folders are not on this machine) "
                                              + before[key]["our_numbers"])
-    assert before["table2"]["our_verdict"] == HOLDS
+    assert before["table2"]["our_verdict"] == "holds: 6 of 6"
     assert before["table10"]["our_verdict"] == "fails (one run)"  # NINT never reached 30 dB: worse than any reached
     # Neither run folders nor results files: not measurable, as before.
     assert after["table9"]["our_verdict"].startswith("not measurable")

@@ -23,14 +23,10 @@ REPORT_NAME = "README.md"
 # The sweeps of the report, in this order: the paper's tables, then our own ablations.
 SWEEPS = tuple(f"table{i}" for i in range(1, 11)) + ("ablation_ntk",)
 PAPER_TABLES = SWEEPS[:10]
-# claims_<preset>.md: the header of its verdict column on the paper's numbers, its summary bullet.
-ON_PAPER = "on the paper's numbers"
-OURS = ("on ours (K g)", "on ours")                 # our verdict's column (the second: older files)
-OUR_NUMBERS = ("our numbers (K g)", "our numbers")
-RELEASE_VERDICT = "on ours, the release's score"
-SUMMARY_HEADING = "## In short"      # the summary section of claims_<preset>.md (claims.py writes it)
+CLAIM_HEADING = "### Claim "      # claims_<preset>.md: one section per claim
+SCORECARD_HEADING = "## Scorecard"   # the one-screen scorecard of claims_<preset>.md (claims.py writes it)
+FINDINGS_HEADING = "## What the numbers say"  # its findings section (utils/reproduce/findings.py)
 SCALE_HEADING = "## Scale ladder"    # the ratio section of scale_<preset>.md (scale.py writes it)
-SUMMARY_BULLET = "On the paper's numbers:"
 # Facts of the code that explain a table's numbers; they hold whatever a rerun measures.
 NOTES = {
     "table1": "EVOS applies its release's Laplacian loss on every step of its first 30% (step 1,500 of "
@@ -176,13 +172,13 @@ def markdown_section(path: str, heading: str) -> list:
 
 
 def summary_section(results: Results) -> str:
-    """What holds, what fails and what is within noise: the summary claims_<preset>.md ends with."""
-    body = markdown_section(results.path("claims"), SUMMARY_HEADING)
-    if not body:
-        return ""
-    return "\n".join([body[0], "", *body[1:], "",
-                       f"Each claim with its numbers: the scorecard below and {results.link(results.path('claims'))}.",
-                       ""])
+    """The one-screen scorecard and what the numbers say: the two sections claims_<preset>.md opens with."""
+    lines = []
+    for heading in (SCORECARD_HEADING, FINDINGS_HEADING):
+        body = markdown_section(results.path("claims"), heading)
+        if body:
+            lines += [body[0], "", *body[1:], ""]
+    return "\n".join(lines)
 
 
 def scale_section(results: Results) -> str:
@@ -203,29 +199,19 @@ def scale_section(results: Results) -> str:
     return "\n".join(lines)
 
 
-def claim_rows(results: Results) -> list:
-    """The rows of claims_<preset>.md, each a dict keyed by the column headers; [] without the file."""
-    claims = read_result_file(results.path("claims"))
-    if claims is None or len(claims.table) < 3:
+def claim_sections(results: Results) -> list:
+    """(number, first paragraph) of each `### Claim N` section of claims_<preset>.md; [] without it."""
+    path = results.path("claims")
+    if not os.path.isfile(path):
         return []
-    header = split_row(claims.table[0])
-    return [dict(zip(header, split_row(row))) for row in claims.table[2:]]
-
-
-def claims_section(results: Results) -> str:
-    rows = claim_rows(results)
-    if not rows:
-        return ""
-    claims = read_result_file(results.path("claims"))
-    columns = [c for c in ("#", "claim", ON_PAPER) + OURS + (RELEASE_VERDICT,) if c in rows[0]]
-    command = claims.bullet("Command:")[len("Command: "):]
-    return "\n".join([
-        "## The paper's claims, checked", "",
-        f"{claims.bullet(SUMMARY_BULLET)} The numbers behind each verdict and our reading "
-        f"of the claims' words are in {results.link(results.path('claims'))}, written by {command}.", "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "|".join("---:" if c == "#" else "---" for c in columns) + "|",
-        *("| " + " | ".join(row[c] for c in columns) + " |" for row in rows), ""])
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if line.startswith(CLAIM_HEADING):
+            first = next((x for x in lines[i + 1:] if x.strip()), "")
+            out.append((line[len(CLAIM_HEADING):].strip(), first))
+    return out
 
 
 def runtimes_section(results: Results) -> str:
@@ -257,13 +243,12 @@ def sweep_section(results: Results, name: str) -> str:
         return ""
     heading = sweep_heading(name, result)
     lines = [f"## {heading}", ""]
-    for claim in claim_rows(results):
-        if f"`{name}`" in claim.get("claim", ""):
-            ours = next((claim[c] for c in OURS if c in claim), "")
-            numbers = next((claim[c] for c in OUR_NUMBERS if c in claim), "")
-            release = f"; with the release's score: {claim[RELEASE_VERDICT]}" if claim.get(RELEASE_VERDICT) else ""
-            lines += [f"Claim {claim.get('#', '')}: {claim['claim']}. On the paper's numbers: "
-                      f"{claim.get(ON_PAPER, '')}; on ours: {ours} ({numbers}){release}.", ""]
+    claims = results.link(results.path("claims"))
+    judged = [number for number, first in claim_sections(results) if f"`{name}`" in first]
+    if judged:
+        lines += ["Judged on this table (the scorecard above; each claim's numbers in "
+                  f"{claims}): " + ", ".join(f"[claim {n}]({os.path.basename(results.path('claims'))}#claim-"
+                                            f"{n.lower()})" for n in judged) + ".", ""]
     if name in NOTES:
         lines += [NOTES[name], ""]
     for prefix in ("Preset", "Signal:", "Runs:", "Command:"):
@@ -321,7 +306,7 @@ def other_files_section(results: Results) -> str:
                       + ".", ""])
 
 
-SECTIONS = (header_section, summary_section, claims_section, runtimes_section,
+SECTIONS = (header_section, summary_section, runtimes_section,
             *(partial(sweep_section, name=name) for name in SWEEPS),
             scale_section, speedup_section, other_files_section)
 
