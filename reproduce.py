@@ -121,9 +121,14 @@ def run_table(name: str, args) -> int:
         return 0
     if is_paper_size(name):
         return run_paper_size(sweep, args, name)
+    _check_results_dir(args.results)  # made now and written in, before anything runs
     if not args.table_only:
-        # The benchmark compares seconds: its runs go one after another, never side by side.
-        execute(sweep, jobs=1 if is_speedup else args.jobs, backend=args.backend, address=args.address)
+        from utils.locks import lock_folder
+        os.makedirs(sweep.runs_dir, exist_ok=True)
+        # One sweep at a time in a run tree (a second is refused in one line); read-only commands never lock.
+        with lock_folder(sweep.runs_dir, f"running the sweep {sweep.table} --preset {sweep.preset} there"):
+            # The benchmark compares seconds: its runs go one after another, never side by side.
+            execute(sweep, jobs=1 if is_speedup else args.jobs, backend=args.backend, address=args.address)
     paths = write_table(sweep, _command_line(args, name))
     if not args.no_figures:
         paths += write_figures(sweep)
@@ -165,13 +170,23 @@ def run_paper_size(sweep, args, name: str) -> int:
     return 0
 
 
-def _check_results_dir(path: str):
-    """UserError unless --results is a folder or can be made one."""
+def _check_results_dir(path: str, write: bool = True):
+    """UserError unless --results is a folder or can be made one, and (`write`: every command but
+    --dry-run) one this process can write in: it is made here, and a file written and removed."""
     probe = os.path.abspath(path)
     while not os.path.exists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
         raise UserError(f"--results {path}: {probe} is a file, not a folder")
+    if write:
+        try:
+            os.makedirs(path, exist_ok=True)
+            test = os.path.join(path, f".write_test_{os.getpid()}")
+            open(test, "w").close()
+            os.remove(test)
+        except OSError as e:
+            raise UserError(f"--results {path}: cannot write there ({e.strerror or type(e).__name__}); "
+                            f"give a folder you can write in") from None
 
 
 def run_problem(sweep, run):
@@ -196,6 +211,7 @@ def run_claims(args) -> int:
     if args.images or args.image or args.release_clock:
         raise UserError("claims reads the tables of the presets' own signals; --images, --image and "
                         "--release-clock do not apply")
+    _check_results_dir(args.results)
     command = f"python reproduce.py claims --preset {args.preset}" + (
         f" --repeats {args.repeats}" if args.repeats is not None else "")
     path = write_claims(args.preset, args.results, args.repeats, command)
@@ -207,6 +223,7 @@ def run_claims(args) -> int:
 def run_report(args) -> int:
     """results/README.md from the results files of the preset; runs nothing."""
     from utils.reproduce.report import write_report
+    _check_results_dir(args.results)
     print(f"wrote {_shown(write_report(args.results, args.preset))}")
     return 0
 
@@ -263,7 +280,12 @@ def _main(args) -> int:
         args.preset = _default_preset()
         print(f"preset: {args.preset} ({'CUDA found' if args.preset == 'paper' else 'no CUDA'}; "
               f"choose with --preset paper|cpu)")
-    _check_results_dir(args.results)  # every command but list reads or writes there
+    _check_results_dir(args.results, write=False)  # every command but list reads or writes there
+    if args.address and args.backend != "ray":
+        raise UserError("--address is a Ray cluster's address, used only with --backend ray; this command runs "
+                        "locally: add --backend ray, or drop --address")
+    if args.address and args.dry_run:
+        print(f"note: --address {args.address} is ignored with --dry-run (nothing runs, no cluster is contacted)")
     if {"claims", "report"} & set(args.tables):  # these read the paper's tables of that preset
         _check_preset(args.preset)
     status = 0

@@ -13,12 +13,13 @@ ALLOWED = {
     "utils.devices": (),
     "utils.host_waits": (),
     "utils.params": ("utils.errors",),
+    "utils.locks": ("utils.errors",),
     "models": ("models", "utils.errors", "utils.params"),
     "samplers": ("samplers", "models", "utils.errors", "utils.params", "utils.devices"),
     "utils.tasks": ("utils.tasks", "utils.errors", "utils.devices"),
     "utils.engine": ("utils.engine", "utils.tasks", "models", "samplers", "utils.errors", "utils.params",
-                     "utils.devices"),
-    "utils.reproduce": ("utils.reproduce", "utils.engine", "utils.tasks", "utils.errors"),
+                     "utils.devices", "utils.locks"),
+    "utils.reproduce": ("utils.reproduce", "utils.engine", "utils.tasks", "utils.errors", "utils.locks"),
 }
 # utils/reproduce/: a module imports only modules before it here.
 REPRODUCE_ORDER = ("columns", "sweep", "run_folder", "local", "ray_backend", "execute", "collect",

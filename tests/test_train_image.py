@@ -131,7 +131,7 @@ def test_run_folder_never_overwritten(tiny_image, tmp_path):
     a = fresh_run_dir(str(tmp_path), "x")
     open(os.path.join(a, "f"), "w").close()
     b = fresh_run_dir(str(tmp_path), "x")
-    assert a != b and b.endswith("x_1") and os.listdir(a) == ["f"]
+    assert a != b and b.endswith("x_1") and sorted(os.listdir(a)) == [".lock", "f"]  # .lock: utils/locks.py
 
 
 def test_coordinate_grid():

@@ -50,6 +50,16 @@ def stopping(now: bool = False) -> bool:
     return _stopping
 
 
+def printable_output():
+    """Characters the terminal's encoding cannot show (a path with an accent under an ASCII-only
+    locale, PYTHONIOENCODING=ascii) are printed as escapes (\\xe9) instead of ending the run."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a text stream that can be reconfigured
+            pass
+
+
 def one_line_errors(body, interrupted: str = "interrupted", on_sigterm=None, whole_process: bool = False) -> int:
     """Run `body()` and return its exit status, every failure reported in one line on stderr.
 
@@ -62,6 +72,8 @@ def one_line_errors(body, interrupted: str = "interrupted", on_sigterm=None, who
     is restored). The command lines of train_<task>.py and reproduce.py both end this way.
     """
     global _stopping
+    if whole_process:
+        printable_output()
 
     def handle(signum, frame):
         if stopping():

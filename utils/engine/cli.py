@@ -1,6 +1,7 @@
 """Command line shared by train_image.py, train_audio.py and train_sdf.py.
 
-    python train_<task>.py [--config FILE] [--resume RUN_DIR] [SECTION.key=value ...]
+    python train_<task>.py [--config FILE] [SECTION.key=value ...]
+    python train_<task>.py --resume RUN_DIR [TRAIN_CONFIGS.lr=value]
     python train_<task>.py --print-config [--config FILE] [SECTION.key=value ...]
 
 Bad input ends with one line on stderr and exit status 2; a diverged run exits
@@ -14,6 +15,8 @@ import sys
 
 from utils.engine.config import load_config
 from utils.errors import UserError, one_line_errors
+
+RESUME_KEYS = ("TRAIN_CONFIGS.lr",)  # the only setting --resume may change (a diverged run, a lower lr)
 
 
 def run_name(cfg: dict, task) -> str:
@@ -71,8 +74,11 @@ def _run(task_name, args):
     if args.resume:
         run_dir = args.resume.rstrip("/") or "/"
         saved = os.path.join(run_dir, "config.yaml")
-        if args.config or args.overrides:
-            raise UserError("--resume continues a run with its saved config.yaml; drop --config and overrides")
+        changes = [o for o in args.overrides if o.split("=", 1)[0].strip() not in RESUME_KEYS]
+        if args.config or changes:
+            raise UserError(f"--resume continues a run with its saved config.yaml; drop --config and overrides "
+                            f"({', '.join(changes) or '--config'}): only {' '.join(k + '=...' for k in RESUME_KEYS)} "
+                            f"may be given, to continue with another learning rate")
         if not os.path.isfile(saved):
             raise UserError(f"cannot resume {run_dir}: no config.yaml there (not a run folder)")
         owner = _saved_task(saved)
@@ -81,15 +87,17 @@ def _run(task_name, args):
                             f"{shlex.quote(run_dir)}")
         if args.print_config:  # the run's own configuration, as it will continue
             from utils.engine.reference import commented_yaml
-            print(commented_yaml(task_name, load_config(task_name, saved)), end="")
+            print(commented_yaml(task_name, load_config(task_name, saved, args.overrides)), end="")
             return 0
+        from utils.locks import lock_folder
+        lock_folder(run_dir, "training it")  # held until this process ends: a second --resume is refused
         if not os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
             raise UserError(f"cannot resume {run_dir}: no checkpoint.pt there (the run stopped before its first "
                             f"evaluation, or the file was removed)")
         status = _summary_status(run_dir)
         if status == "completed":
             raise UserError(f"{run_dir} already finished (summary.json status: completed)")
-        cfg = load_config(task_name, saved)
+        cfg = load_config(task_name, saved, args.overrides)  # TRAIN_CONFIGS.lr: Run applies it to the optimizer
     else:
         cfg = load_config(task_name, args.config, args.overrides)
         if args.print_config:
@@ -109,8 +117,9 @@ def _run(task_name, args):
     except UserError:
         # A setting only the model or sampler can check (e.g. a sampler not defined for
         # this modality): leave no empty run folder behind.
-        if not args.resume and os.path.isdir(run_dir) and not os.listdir(run_dir):
-            os.rmdir(run_dir)
+        if not args.resume:
+            from utils.locks import lock_folder, remove_if_unused
+            remove_if_unused(lock_folder(run_dir))
         raise
     except Interrupted as e:
         by = f" by {e.signal_name}" if e.signal_name else ""
@@ -123,10 +132,21 @@ def _run(task_name, args):
                 f"sampler state all finite)"
                 if e.checkpoint_step is not None and os.path.isfile(ckpt)
                 else "no checkpoint was written before it diverged (each one is checked finite first)")
-        print(f"error: {e}; stopped, {kept} (try a lower TRAIN_CONFIGS.lr)", file=sys.stderr)
+        print(f"error: {e}; stopped, {kept} ({_lower_lr_advice(task_name, cfg, run_dir, e)})", file=sys.stderr)
         return 3
     _print_result(summary, task, run_dir)
     return 0
+
+
+def _lower_lr_advice(task_name, cfg, run_dir, error) -> str:
+    """How to go on after a divergence with a lower learning rate: from the last good checkpoint
+    (--resume with TRAIN_CONFIGS.lr, which the optimizer then takes), or with a new run."""
+    lr = cfg["TRAIN_CONFIGS"]["lr"] if cfg["TRAIN_CONFIGS"]["lr"] is not None else cfg["model_config"]["lr"]
+    lower = f"TRAIN_CONFIGS.lr={lr / 10:g}"
+    if error.checkpoint_step is None or not os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
+        return f"start a new run with a lower learning rate than {lr:g}, e.g. {lower}"
+    return (f"to continue from that checkpoint with a lower learning rate than {lr:g}: python train_{task_name}.py "
+            f"--resume {shlex.quote(run_dir)} {lower}; or start a new run with it")
 
 
 def _summary_status(run_dir):

@@ -26,12 +26,59 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CONFIG_DIR = os.path.join(ROOT, "config")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (YAML would keep the last in silence)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, first: int, again: int):
+        super().__init__(key)
+        self.key, self.first, self.again = key, first, again
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _decode(path: str, raw: bytes) -> str:
+    """A config file's text: UTF-8, or UTF-16/32 with a byte-order mark (what some Windows editors and
+    PowerShell's `>` write); anything else is a one-line UserError naming the encoding problem."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                break
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as "
+                        f"UTF-8") from None
+
+
 def read_yaml(path: str) -> dict:
-    """Parse a YAML file; syntax errors become a one-line UserError with file and line."""
+    """Parse a YAML file (UTF-8, or UTF-16/32 with a byte-order mark); syntax errors, a key given
+    twice and a text that is not Unicode become a one-line UserError with file and line."""
     require_file(path, "config file")
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
+        with open(path, "rb") as f:
+            text = _decode(path, f.read())
+    except OSError as e:
+        raise UserError(f"cannot read config file {path}: {e.strerror or type(e).__name__}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as e:
+        raise UserError(f"{path}, line {e.again}: key '{e.key}' is given twice (first on line {e.first}); "
+                        f"keep one") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark is not None else path
@@ -42,6 +89,19 @@ def read_yaml(path: str) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of sections at the top level")
     return data
+
+
+def check_sections(path: str, data: dict):
+    """UserError unless every top-level entry of a config file is a section holding a mapping; an entry
+    written as a command-line override (`TRAIN_CONFIGS.iterations: 5`) is named as such."""
+    for section, entries in data.items():
+        if isinstance(section, str) and "." in section and not isinstance(entries, dict):
+            head, key = section.split(".", 1)
+            raise UserError(f"{path}: '{section}: {entries}' is override syntax (for the command line: "
+                            f"{section}={entries}); in a config file write the section and the key under it, "
+                            f"'{head}:' and then '  {key}: {entries}' on the next line")
+        if not isinstance(entries, dict):
+            raise UserError(f"{path}: section '{section}' must be a mapping of keys")
 
 
 def _suggest(word, options):
@@ -146,9 +206,7 @@ def _task_yaml(task: str):
     """(path, {section: {key: value}}) of config/train_<task>.yaml: what differs for `task`."""
     path = os.path.join(CONFIG_DIR, f"train_{task}.yaml")
     task_yaml = read_yaml(path)
-    for section, entries in task_yaml.items():
-        if not isinstance(entries, dict):
-            raise UserError(f"{path}: section '{section}' must be a mapping of keys")
+    check_sections(path, task_yaml)
     return path, task_yaml
 
 
@@ -191,9 +249,7 @@ def load_config(task: str, config_path: str = None, overrides=(), notify=print) 
     if config_path and not user:
         notify(f"note: {config_path} holds no settings; running with the defaults of config/train_{task}.yaml"
                + (" and the overrides" if parsed else ""))
-    for section, entries in user.items():
-        if not isinstance(entries, dict):
-            raise UserError(f"{config_path}: section '{section}' must be a mapping of keys")
+    check_sections(config_path, user)
     # The model's own keys join the schema once we know which model is asked for.
     name = _model_name(_task_yaml(task)[1], user, parsed)
     cfg, params = task_defaults(task, name)

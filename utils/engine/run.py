@@ -49,6 +49,8 @@ import torch
 
 from models import build_model, count_parameters
 from samplers import SAMPLERS, build_sampler
+from utils.engine import checkpoint
+from utils.engine.checkpoint import CheckpointUnreadable  # noqa: F401 (raised by Run on --resume)
 from utils.engine.config import dump_config
 from utils.engine.task_keys import COSINE_LR_MIN, LR_SCHEDULERS, MULTISTEP_GAMMA, MULTISTEP_MILESTONES
 from utils.devices import chunk_points
@@ -154,16 +156,17 @@ def signal_fingerprint(task, dataset_cfg: dict) -> str:
     return digest.hexdigest()
 
 
-class CheckpointUnreadable(UserError):
-    """checkpoint.pt cannot be read (truncated, empty, not a checkpoint of this program)."""
-
-
 class TrainingDiverged(Exception):
     """The loss, the parameters, the optimizer's state or the sampler's state became NaN or inf.
+    `step`: the steps completed when it was found (the loss is read before its update);
     `checkpoint_step`: the step of the last checkpoint written (every one is checked finite
     before it is written), None when none was."""
 
     checkpoint_step = None
+
+    def __init__(self, message: str, step: int = None):
+        super().__init__(message)
+        self.step = step
 
 
 def _leaves(value, name: str):
@@ -291,7 +294,7 @@ class Run:
         train_cfg["step_chunk"] = self.step_chunk = chunk_points(train_cfg["step_chunk"], device.type, "step")
         seed = int(train_cfg["seed"])
         self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
-        saved = self._read_checkpoint() if resume else None
+        saved = checkpoint.read(self.checkpoint_path, device) if resume else None
         # A resumed run keeps the thread count it started with (same arithmetic, bit for bit).
         self.num_threads = thread_count(int(train_cfg["num_threads"]) or (saved or {}).get("num_threads", 0),
                                         log)
@@ -300,7 +303,7 @@ class Run:
 
         self.model = build_model(model_cfg, task.in_features, task.out_features).to(device)
         self.n_params = count_parameters(self.model)
-        lr = train_cfg["lr"] if train_cfg["lr"] is not None else model_cfg["lr"]  # null: the model's default
+        self.lr = lr = train_cfg["lr"] if train_cfg["lr"] is not None else model_cfg["lr"]  # null: the model's
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.lr_scheduler = make_lr_scheduler(train_cfg["lr_scheduler"], self.optimizer, self.total_steps)
         # On the training device: the samplers' draws then need no host-to-device copy
@@ -326,13 +329,16 @@ class Run:
             # A run the stop setting had already ended (its summary lost): nothing left to train
             self.stopped_by = self.stop_rule.reason(self.step, self.logger) if self.logger.rows else None
             log(f"resuming {run_dir} at step {self.step} of {self.total_steps}")
+            # TRAIN_CONFIGS.lr changed (--resume RUN_DIR TRAIN_CONFIGS.lr=..., or config.yaml edited): Adam takes it
+            lr = checkpoint.resume_lr(saved, self.lr, self.optimizer, self.lr_scheduler, self.step, log,
+                                      lambda: dump_config(cfg, os.path.join(run_dir, "config.yaml")))
         else:
             dump_config(cfg, os.path.join(run_dir, "config.yaml"))
 
         log(f"signal: {task.describe()} | model: {model_cfg['name']} "
             f"{model_cfg['hidden_layers']}x{model_cfg['hidden_features']} ({self.n_params:,} parameters) | "
             f"sampler: {cfg['EXP_CONFIGS']['strategy_type']} | device: {device}"
-            f"{f' ({self.num_threads} threads)' if device.type == 'cpu' else ''} | lr {lr:g}")
+            f"{f' ({self.num_threads} threads)' if device.type == 'cpu' else ''} | lr {lr if isinstance(lr, str) else f'{lr:g}'}")
 
         self.wandb = None
         if cfg["WANDB_CONFIGS"]["use_wandb"]:
@@ -481,7 +487,7 @@ class Run:
         if bad:
             names = [n for found in bad.values() for n in found]
             raise TrainingDiverged(f"{' and '.join(bad)} became non-finite at step {step} ({', '.join(names[:3])}"
-                                   f"{', ...' if len(names) > 3 else ''})")
+                                   f"{', ...' if len(names) > 3 else ''})", step)
 
     def save_checkpoint(self, step: int):
         """checkpoint.pt: everything --resume needs to continue bit for bit from `step`; checked
@@ -493,27 +499,10 @@ class Run:
                  "torch_rng": torch.get_rng_state(), "step": step,
                  "train_seconds": self.clock.train_seconds, "eval_seconds": self.clock.eval_seconds,
                  "wall_seconds": self.clock.wall_seconds, "release_eval_seconds": self.release_eval_seconds,
-                 "task": self.task.modality, "signal_fingerprint": self.fingerprint, "num_threads": self.num_threads}
-        torch.save(state, self.checkpoint_path + ".tmp")
-        os.replace(self.checkpoint_path + ".tmp", self.checkpoint_path)
+                 "task": self.task.modality, "signal_fingerprint": self.fingerprint, "num_threads": self.num_threads,
+                 "device": str(self.device), "base_lr": self.lr}
+        checkpoint.write(state, self.checkpoint_path)
         self.checkpoint_step = step
-
-    def _read_checkpoint(self) -> dict:
-        """checkpoint.pt's content; CheckpointUnreadable naming the file when it is truncated,
-        empty or not a checkpoint written by a run."""
-        try:
-            ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        except Exception as e:
-            first = str(e).splitlines()[0][:200] if str(e) else ""
-            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} is unreadable (truncated, empty or not "
-                                       f"a checkpoint: {type(e).__name__}{': ' + first if first else ''}); "
-                                       f"start a new run instead") from None
-        missing = [k for k in ("model", "optimizer", "sampler", "logger", "torch_rng", "step")
-                   if not isinstance(ckpt, dict) or k not in ckpt]
-        if missing:
-            raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} is not a checkpoint of a training run "
-                                       f"(missing {', '.join(missing)}); start a new run instead")
-        return ckpt
 
     def _load_checkpoint(self, ckpt: dict):
         if ckpt.get("task", self.task.modality) != self.task.modality:
@@ -531,16 +520,29 @@ class Run:
         except RuntimeError as e:
             raise CheckpointUnreadable(f"checkpoint {self.checkpoint_path} does not fit this run's model "
                                        f"({str(e).splitlines()[0][:200]})") from None
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])  # its state follows the parameters' device
         if ckpt["lr_scheduler"] is not None:
             self.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
-        self.sampler.load_state_dict(ckpt["sampler"])
+        sampler_state = dict(ckpt["sampler"])
+        sampler_state["generator"] = checkpoint.fitting_generator_state(
+            self.generator, sampler_state.get("generator"), self.cfg["TRAIN_CONFIGS"]["seed"], ckpt["step"],
+            ckpt.get("device"), self._log)
+        self.sampler.load_state_dict(sampler_state)
         self.logger.load_state_dict(ckpt["logger"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        checkpoint.restore_rng(ckpt["torch_rng"])
         self.step = self.checkpoint_step = ckpt["step"]
         self.clock.train_seconds, self.clock.eval_seconds = ckpt["train_seconds"], ckpt["eval_seconds"]
         self.clock.wall_before = ckpt.get("wall_seconds", 0.0)  # checkpoints from before wall_seconds: 0
         self.release_eval_seconds = ckpt.get("release_eval_seconds", 0.0)
+
+    def stop_reason(self, status: str, step: int) -> str:
+        """Why the run ended, summary.json's `stopped_by`: interrupted | diverged (its status), else
+        thresholds | cap (the stop setting), max_train_seconds, or iterations (all steps run)."""
+        if status in ("interrupted", "diverged"):
+            return status
+        if self.stopped_by:
+            return self.stopped_by
+        return "max_train_seconds" if step < self.total_steps and self.out_of_time() else "iterations"
 
     def write_summary(self, status: str, step: int) -> dict:
         """summary.json with `status` (completed | interrupted | diverged) after `step` steps."""
@@ -549,8 +551,7 @@ class Run:
             "status": status, "iterations": step, "train_seconds": self.clock.train_seconds,
             "eval_seconds": self.clock.eval_seconds, "wall_seconds": self.clock.wall_seconds,
             **({"release_seconds": self.release_seconds} if self.release_clock else {}),
-            "stopped_by": self.stopped_by or ("max_train_seconds" if step < self.total_steps and self.out_of_time()
-                                              else "iterations"),
+            "stopped_by": self.stop_reason(status, step),
             "parameters": self.n_params, "device": str(self.device), "num_threads": self.num_threads,
             "strategy": cfg["EXP_CONFIGS"]["strategy_type"], "model": model_cfg["name"],
             "signal": self.task.describe(), "sampler": self.sampler.counts(), "time_accounting": TIME_ACCOUNTING})
@@ -560,7 +561,7 @@ class Run:
         `step`: the steps run (fewer than `iterations` when max_train_seconds or the stop setting ended the run).
         TrainingDiverged, nothing written, when the model or its training state is not finite."""
         self.check_finite(self.total_steps if step is None else step)
-        torch.save(self.model.state_dict(), os.path.join(self.run_dir, "model.pt"))
+        checkpoint.save_model(self.model, os.path.join(self.run_dir, "model.pt"))
         self.task.save_outputs(self.model, self.run_dir)
         self.sampler.save_figures(self.run_dir)
         summary = self.write_summary("completed", self.total_steps if step is None else step)

@@ -11,29 +11,28 @@ import math
 import os
 
 from utils.errors import UserError
+from utils.locks import claim_folder
 
 
 def fresh_run_dir(root: str, name: str) -> str:
     """root/name, or root/name_1, root/name_2, ... when that path exists and is not an empty
-    folder (an earlier run's outputs are never overwritten). A folder that cannot be made is a
-    UserError naming the path and why."""
-    path = os.path.join(root, name)
-    k = 0
-    while os.path.exists(path) and not (os.path.isdir(path) and not os.listdir(path)):
-        k += 1
-        path = os.path.join(root, f"{name}_{k}")
+    folder (an earlier run's outputs are never overwritten). The folder is claimed atomically
+    (utils/locks.py: its lock file created with O_EXCL), so two runs started at the same moment
+    get two folders, and this process holds its lock until it ends. A folder that cannot be made
+    is a UserError naming the path and why."""
     # The first part of the path that exists but is not a folder (e.g. out_root is a file)
-    parent = os.path.abspath(path)
+    parent = os.path.abspath(os.path.join(root, name))
     while not os.path.exists(parent) and os.path.dirname(parent) != parent:
         parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise UserError(f"cannot create the run folder {path}: {parent} is a file, not a folder "
-                        f"(TRAIN_CONFIGS.out_root / out_dir)")
+    if os.path.exists(parent) and not os.path.isdir(parent) and parent != os.path.abspath(os.path.join(root, name)):
+        raise UserError(f"cannot create the run folder {os.path.join(root, name)}: {parent} is a file, not a "
+                        f"folder (TRAIN_CONFIGS.out_root / out_dir)")
+    path, k = os.path.join(root, name), 0
     try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, ".write_test")
-        open(probe, "w").close()
-        os.remove(probe)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        while claim_folder(path) is None:
+            k += 1
+            path = os.path.join(root, f"{name}_{k}")
     except OSError as e:
         raise UserError(f"cannot create the run folder {path}: {e.strerror or type(e).__name__} "
                         f"(TRAIN_CONFIGS.out_root / out_dir)") from None

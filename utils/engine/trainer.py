@@ -6,6 +6,7 @@ Only that is timed (device synchronized); snapshots, evaluation, logging and
 checkpoints are one call each on the `Run` (utils/engine/run.py), off the clock.
 """
 import math
+import os
 import signal
 from functools import partial
 
@@ -13,8 +14,10 @@ import torch
 
 from samplers.base import SelectionContext, mse_loss
 from utils.devices import chunk_slices, forward_in_chunks
+from utils.engine import warmup
 from utils.engine.run import Run, TrainingDiverged  # noqa: F401 (TrainingDiverged: raised here too)
 from utils.errors import stopping
+from utils.locks import lock_folder
 
 
 class Interrupted(Exception):
@@ -63,7 +66,7 @@ def optimization_step(model, optimizer, x, y, loss_fn=mse_loss, step=0, chunk=0,
             model(x[piece]).backward(predictions.grad[piece])
     loss = loss.detach()
     if check_finite and not math.isfinite(loss_value := float(loss)):  # float(): a device sync on a GPU
-        raise TrainingDiverged(f"loss became {loss_value} at step {step}")
+        raise TrainingDiverged(f"loss became {loss_value} at step {step}", step)
     optimizer.step()
     return loss, point_loss.detach()
 
@@ -106,10 +109,20 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
 
     resume: continue from run_dir/checkpoint.pt. stop_at: behave as if Ctrl-C came
     before that step (tests use it to exercise the interrupt path deterministically).
+    The run folder is locked meanwhile (utils/locks.py): a second process training or
+    resuming it is refused in one line.
     """
+    os.makedirs(run_dir, exist_ok=True)
+    with lock_folder(run_dir, "training it"):
+        return _train(cfg, task, run_dir, device, resume, stop_at, log)
+
+
+def _train(cfg, task, run_dir, device, resume, stop_at, log) -> dict:
     run = Run(cfg, task, run_dir, device, resume, log)
     model, optimizer, sampler, clock, S = run.model, run.optimizer, run.sampler, run.clock, run.total_steps
     step = done = run.step
+    if warmup.needed(device):  # the first kernel loads off the clock; model, optimizer and generators untouched
+        warmup.warm_up(model, task.in_features, task.n_points, device, run.step_chunk, run.forward_chunk)
     clock.start_wall()
     with _InterruptFlag() as interrupt:
         try:
@@ -160,7 +173,8 @@ def train(cfg: dict, task, run_dir: str, device, resume: bool = False, stop_at: 
 
 
 def _diverged(run, step: int, error: TrainingDiverged) -> TrainingDiverged:
-    """summary.json `diverged`; the error, told the step of the last (finite) checkpoint on disk."""
-    run.write_summary("diverged", step)
+    """summary.json `diverged` (its `iterations`: the steps completed when the divergence was
+    found); the error, told the step of the last (finite) checkpoint on disk."""
+    run.write_summary("diverged", step if error.step is None else error.step)
     error.checkpoint_step = run.checkpoint_step
     return error

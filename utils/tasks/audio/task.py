@@ -19,6 +19,7 @@ from utils.tasks.audio.io import load_audio, write_wav
 from utils.tasks.audio.metrics import pesq_wb, si_snr, stoi
 from utils.tasks.base import Task
 from utils.devices import chunk_points, forward_in_chunks
+from utils.errors import UserError
 
 
 def time_grid(n_samples: int, time_range=(-5.0, 5.0)) -> torch.Tensor:
@@ -43,6 +44,10 @@ class AudioTask(Task):
             self.path, num_secs=data["num_secs"], start_sec=float(data["start_sec"]),
             sample_rate=int(data["sample_rate"]), resample=bool(data["resample"]), notify=notify)
         self.start_sec = float(data["start_sec"])
+        if float(np.ptp(self.wave)) == 0.0:  # SI-SNR (and STOI, PESQ) are undefined against a constant target
+            raise UserError(f"{self.path}: the excerpt ({self.start_sec:g} s, DATASET_CONFIGS.num_secs="
+                            f"{data['num_secs']}) is silent: every sample is {float(self.wave[0]):g}, so there is "
+                            f"nothing to fit and no SI-SNR to measure; choose another start_sec or file")
         lo, hi = (float(v) for v in data["value_range"])
         # amplitude a in [-1, 1] <-> target a * scale + offset (exact for the default [-1, 1])
         self.value_scale, self.value_offset = (hi - lo) / 2.0, (hi + lo) / 2.0
@@ -75,7 +80,8 @@ class AudioTask(Task):
 
     def evaluate(self, model) -> dict:
         recon = self.reconstruct(model)
-        result = {"si_snr": si_snr(recon, self.wave)}
+        value = si_snr(recon, self.wave)
+        result = {"si_snr": value if value is not None else self._null_because("si_snr", "the target is silent")}
         for name, metric in (("stoi", stoi), ("pesq", pesq_wb)):
             value, reason = metric(recon, self.wave, self.sample_rate)
             result[name] = value if reason is None else self._null_because(name, reason)

@@ -11,6 +11,7 @@ surface never touches the border of the evaluation grid, where marching cubes wo
 leave holes). All distances, noise scales and metrics are in these normalized units.
 """
 import hashlib
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -84,19 +85,74 @@ def _captured_stderr():
                             if line.strip())
 
 
+def _non_finite(words) -> bool:
+    """Whether any of `words` reads as a NaN or inf number (1e999 overflows to inf)."""
+    for word in words:
+        try:
+            if not math.isfinite(float(word)):
+                return True
+        except ValueError:
+            pass
+    return False
+
+
 def _non_finite_line(path: str):
-    """(line number, line) of the first vertex line with a NaN or inf coordinate in a text mesh; None."""
+    """(line number, line) of the first vertex line of a text mesh (OBJ, OFF, ASCII PLY) with a NaN,
+    inf or overflowing coordinate; None (also for binary files). Read only when the mesh already
+    failed, so that its real problem is named rather than what the reader made of it (a degenerate
+    bounding box, a vertex line 'with fewer than 3 coordinates', face indices in the millions)."""
+    ext = os.path.splitext(path)[1].lower()
     try:
         with open(path, errors="replace") as f:
-            for number, line in enumerate(f, 1):
-                words = line.split()
-                if words[:1] == ["v"] and any(w.lower().lstrip("+-") in ("nan", "inf", "infinity")
-                                              for w in words[1:4]):
-                    return number, line.strip()
-                if number > 10_000_000:
-                    break
-    except OSError:
+            if ext == ".obj":
+                for number, line in enumerate(f, 1):
+                    words = line.split()
+                    if words[:1] == ["v"] and _non_finite(words[1:4]):
+                        return number, line.strip()
+            elif ext in (".off", ".ply"):
+                return _non_finite_vertex_block(f, ext)
+    except (OSError, UnicodeError, ValueError, IndexError):  # unreadable, or a header it cannot follow
         pass
+    return None
+
+
+def _non_finite_vertex_block(f, ext: str):
+    """The OFF / ASCII PLY case of `_non_finite_line`: the vertex lines follow the header."""
+    number, count, columns = 0, None, [0, 1, 2]
+    lines = iter(f)
+    if ext == ".off":
+        for line in lines:
+            number += 1
+            words = line.split("#")[0].split()
+            if words and words[0].upper().endswith("OFF"):
+                words = words[1:]
+            if words:
+                count = int(words[0])
+                break
+    else:
+        properties, in_vertex = [], False
+        for line in lines:
+            number += 1
+            words = line.split()
+            if words[:1] == ["format"] and words[1:2] != ["ascii"]:
+                return None
+            if words[:2] == ["element", "vertex"]:
+                count, in_vertex = int(words[2]), True
+            elif words[:1] == ["element"]:
+                in_vertex = False
+            elif words[:1] == ["property"] and in_vertex:
+                properties.append(words[-1])
+            elif words[:1] == ["end_header"]:
+                break
+        columns = [properties.index(a) for a in "xyz" if a in properties] or columns
+    for _ in range(count or 0):
+        line = next(lines, None)
+        if line is None:
+            break
+        number += 1
+        words = line.split()
+        if _non_finite([words[c] for c in columns if c < len(words)]):
+            return number, line.strip()
     return None
 
 
@@ -106,9 +162,6 @@ def _read_mesh(path: str):
         with _captured_stderr() as complaints:
             vertices, faces = igl.read_triangle_mesh(path)
     except Exception as e:
-        bad = _non_finite_line(path)
-        if bad is not None:
-            raise UserError(f"{path}: the mesh has non-finite vertices (line {bad[0]}: {bad[1][:60]!r})") from None
         first = (complaints[0] if complaints else str(e).splitlines()[0] if str(e) else type(e).__name__)
         raise UserError(f"cannot read mesh {path}: {first.removeprefix('Error: ')}") from None
     vertices = np.asarray(vertices, dtype=np.float64)
@@ -147,8 +200,19 @@ def _read_point_cloud(path: str):
 
 
 def load_shape(path: str) -> Shape:
-    """Read a mesh or an oriented point cloud and normalize it into the unit cube."""
+    """Read a mesh or an oriented point cloud and normalize it into the unit cube. A text mesh
+    that fails any check is searched for NaN or inf vertices first, which are then the problem named."""
     require_file(path, "shape file")
+    try:
+        return _load_shape(path)
+    except UserError:
+        bad = _non_finite_line(path) if os.path.splitext(path)[1].lower() in MESH_FORMATS else None
+        if bad is not None:
+            raise UserError(f"{path}: the mesh has non-finite vertices (line {bad[0]}: {bad[1][:60]!r})") from None
+        raise
+
+
+def _load_shape(path: str) -> Shape:
     ext = os.path.splitext(path)[1].lower()
     if ext in MESH_FORMATS:
         vertices, faces = _read_mesh(path)

@@ -74,6 +74,12 @@ class SdfTask(Task):
         self.pool_size = int(data["pool_size"])
         self.chamfer_samples = int(data["chamfer_samples"])
         self.cache_dir = data["cache_dir"]
+        existing = os.path.abspath(self.cache_dir)  # the part of the path that exists must be a folder
+        while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise UserError(f"DATASET_CONFIGS.cache_dir={self.cache_dir!r}: {existing} is a file; the cache needs "
+                            f"a folder (give another path)")
         self.device = device
         # forward_chunk 0 (one piece) still chunks the grid: render_resolution^3 points at once need not fit
         self.forward_chunk = chunk_points(train["forward_chunk"], torch.device(device).type, "forward") or GRID_CHUNK_POINTS
