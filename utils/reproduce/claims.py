@@ -861,8 +861,10 @@ def scale_ladder(side, nint: str = "nint") -> Cell:
             if s_low == s_high and b_low == b_high:
                 verdict, _ = paired_verdict([s_low - b_low])  # one run each: the sign decides
                 base = min(standard.get(small, math.inf), standard.get(big, math.inf))
-                if iterations and math.isfinite(base) and within_one_interval((s_low - b_low) * base, side.interval):
-                    rule = f"within one evaluation interval ({side.interval} it)"
+                interval = (max(side.interval.get(small[0]) or 0, side.interval.get(big[0]) or 0)
+                            if isinstance(side.interval, dict) else side.interval)  # the coarser of the two rungs
+                if iterations and math.isfinite(base) and within_one_interval((s_low - b_low) * base, interval):
+                    rule = f"within one evaluation interval ({interval} it)"
                 elif not iterations and under_spread(s_low, b_low, side.spread):
                     rule = f"one run, under the {100 * side.spread.relative:.0f}% seconds spread"
                 if rule:
@@ -1136,7 +1138,8 @@ NA = "n/a"  # a measure the claim does not speak to (the scorecard's "—")
 class _LadderSide:
     """The scale ladder's rows as a side of the `scale` claim (one run per cell)."""
 
-    def __init__(self, rows: list, threshold: str, results_dir: str, interval: int = None, spread=None):
+    def __init__(self, rows: list, threshold: str, results_dir: str, interval=None, spread=None):
+        """interval: {network: the evaluation interval its rungs are read at}."""
         self.rows, self.threshold, self.who, self.exact = rows, threshold, "ours", False
         self.interval, self.spread, self.measure, self.source = interval, spread, None, None
         source = next((r["source"] for r in rows if r.get("source")), None)
@@ -1373,7 +1376,12 @@ def _scale_row(claim: Claim, row: dict, preset: str, results_dir: str, spread=No
     row.update(claim=claim.wording({}), paper_numbers="", paper_verdict=f"not measurable: {claim.paper_reason}")
     try:
         rows, threshold = ladder(preset, results_dir)
-        interval = eval_interval(load_sweep(claim.sweep, preset, results_dir=results_dir))
+        sweep = load_sweep(claim.sweep, preset, results_dir=results_dir)
+        # Each network's rungs are read at their own interval (the 5x256 rungs reach 30 dB in tens of
+        # iterations and are evaluated more often)
+        networks = {r.tags.get("network") for r in sweep.runs}
+        interval = {net: eval_interval(sweep, [r for r in sweep.runs if r.tags.get("network") == net])
+                    for net in networks}
     except UserError as e:
         row.update(our_numbers="", our_verdict=f"not measurable: {e}",
                    release_verdict=f"not measurable: {e}")

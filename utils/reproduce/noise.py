@@ -23,12 +23,13 @@ from utils.engine.config import task_defaults
 EVAL_KEY = "TRAIN_CONFIGS.eval_interval"
 
 
-def eval_interval(sweep) -> int:
-    """The largest evaluation interval of the sweep's runs (run override, else preset, else the
-    task's default): the resolution its iterations to a threshold are read at."""
+def eval_interval(sweep, runs: list = None) -> int:
+    """The largest evaluation interval of the sweep's runs, or of `runs` of it (run override, else
+    preset, else the task's default): the resolution their iterations to a threshold are read at."""
     default = task_defaults(sweep.task)[0].get("TRAIN_CONFIGS", {}).get("eval_interval", 1)
     preset = sweep.preset_overrides.get(EVAL_KEY, default)
-    return int(max([r.overrides.get(EVAL_KEY, preset) for r in sweep.runs] or [preset]))
+    runs = sweep.runs if runs is None else runs
+    return int(max([r.overrides.get(EVAL_KEY, preset) for r in runs] or [preset]))
 
 
 def within_one_interval(diff: float, interval: int) -> bool:
