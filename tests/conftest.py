@@ -46,3 +46,16 @@ def run_tiny(cfg, run_dir=None, **kwargs):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def image8(tmp_path):
+    """An 8x8 RGB crop of a shipped image."""
+    path = tmp_path / "a.png"
+    iio.imwrite(path, iio.imread(os.path.join(ROOT, "images", "01.png"))[200:208, 200:208])
+    return str(path)
+
+
+def stderr_lines(capsys):
+    """The non-empty lines a command wrote to stderr."""
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_tiny, tiny_config
+from conftest import ROOT, run_tiny, stderr_lines, tiny_config
 from utils.engine.cli import main
 from utils.errors import UserError, UserValueError
 
@@ -24,16 +24,8 @@ TINY = ["TRAIN_CONFIGS.progress=0", "TRAIN_CONFIGS.lpips=0", "model_config.hidde
         "model_config.hidden_features=8"]
 
 
-def _err(capsys):
-    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+_err = stderr_lines
 
-
-@pytest.fixture
-def image8(tmp_path):
-    """An 8x8 RGB crop of a shipped image."""
-    path = tmp_path / "a.png"
-    iio.imwrite(path, iio.imread(os.path.join(ROOT, "images", "01.png"))[200:208, 200:208])
-    return str(path)
 
 
 def _args(image, out_root, *more, iterations=6, eval_interval=2):

@@ -4,26 +4,18 @@ message names; odd inputs named for what they are, in one line, exit 2."""
 import json
 import os
 
-import imageio.v3 as iio
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, stderr_lines
 from utils.engine.cli import main
 
 TINY = ["TRAIN_CONFIGS.progress=0", "TRAIN_CONFIGS.lpips=0", "model_config.hidden_layers=2",
         "model_config.hidden_features=16"]
 
 
-def _err(capsys):
-    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+_err = stderr_lines
 
-
-@pytest.fixture
-def image8(tmp_path):
-    path = tmp_path / "a.png"
-    iio.imwrite(path, iio.imread(os.path.join(ROOT, "images", "01.png"))[200:208, 200:208])
-    return str(path)
 
 
 def _args(image, out_root, *more, iterations=20, eval_interval=2):
@@ -186,6 +178,7 @@ def test_a_silent_audio_excerpt_is_refused(tmp_path, capsys):
     (b"TRAIN_CONFIGS:\n  iterations: 5\nTRAIN_CONFIGS:\n  lr: 0.1\n", "key 'TRAIN_CONFIGS' is given twice"),
     (b"TRAIN_CONFIGS.iterations: 5\n", "is override syntax"),
     (b"TRAIN_CONFIGS:\n  out_dir: caf\xe9\n", "is not UTF-8 text (byte 0xe9"),
+    ("TRAIN_CONFIGS:\n  iterations: 5\n".encode("utf-16-le"), "UTF-16 or UTF-32 text without a byte-order mark"),
 ])
 def test_config_file_problems_are_named(tmp_path, capsys, content, expected):
     path = tmp_path / "c.yaml"

@@ -126,7 +126,7 @@ def test_headline_on_the_speedup_runs(tmp_path):
 
 def test_a_single_run_says_one_run(tmp_path):
     results = str(tmp_path / "res")
-    for run in load_sweep("table10", "cpu", results_dir=results).runs:
+    for run in load_sweep("table10", "cpu", results_dir=results, repeats=1).runs:
         t = {"standard": 240.0, "int": 160.0, "evos": 70.0, "nint": 60.0}[run.name]
         fake_run(run.folder, [(1000, t, 31.0)], time_to={"psnr_30": t}, iters_to={"psnr_30": 500})
     rows = {r["key"]: r for r in check_claims("cpu", results)}
@@ -141,7 +141,7 @@ def test_repeats_have_their_own_seeds_and_per_repeat_csv(tmp_path):
     seeds = [(r.name, r.seed) for r in sweep.runs if r.name == "nint"]
     assert seeds == [("nint", 42), ("nint", 43), ("nint", 44)]
     assert "TRAIN_CONFIGS.seed=43" in sweep.runs[1].argv
-    assert load_sweep("table10", "cpu", results_dir=results).runs[0].seed is None  # one run: its own seed
+    assert load_sweep("table10", "cpu", results_dir=results, repeats=1).runs[0].seed is None  # one run: its own seed
     for run in sweep.runs:
         fake_run(run.folder, [(1000, 10.0 + run.repeat, 31.0)], time_to={"psnr_30": 5.0 * run.repeat},
                  iters_to={"psnr_30": 500})
@@ -377,12 +377,12 @@ def test_claims_read_the_committed_results_files_when_the_run_folders_are_gone(t
     import shutil
     # Three repeats (per-repeat CSV) for Table 2 and one run (the table's CSV) for Table 10.
     results, rows = _table2(tmp_path, [(200, 5.0), (202, 5.2), (199, 4.9)])
-    for run in load_sweep("table10", "cpu", results_dir=results).runs:
+    for run in load_sweep("table10", "cpu", results_dir=results, repeats=1).runs:
         t = {"standard": 240.0, "int": 160.0, "evos": 70.0, "nint": None}[run.name]
         fake_run(run.folder, [(1000, 250.0, 31.0 if t else 29.0)], time_to={"psnr_30": t} if t else {},
                  iters_to={"psnr_30": 500} if t else {})
     write_table(load_sweep("table2", "cpu", results_dir=results, repeats=3))
-    write_table(load_sweep("table10", "cpu", results_dir=results))
+    write_table(load_sweep("table10", "cpu", results_dir=results, repeats=1))
     before = {r["key"]: r for r in check_claims("cpu", results)}
     shutil.rmtree(os.path.join(results, "runs"))
     after = {r["key"]: r for r in check_claims("cpu", results)}

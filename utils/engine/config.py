@@ -58,6 +58,9 @@ def _decode(path: str, raw: bytes) -> str:
                 return raw.decode(encoding)
             except UnicodeDecodeError:
                 break
+    if b"\x00" in raw:  # valid UTF-8 text holds no NUL: UTF-16/32 saved without a byte-order mark
+        raise UserError(f"{path} holds NUL bytes: UTF-16 or UTF-32 text without a byte-order mark, or not "
+                        f"text at all; save it as UTF-8")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

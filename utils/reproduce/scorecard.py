@@ -122,7 +122,8 @@ def scorecard_markdown(rows: list, preset: str, results_dir: str = "results", sp
              OWN_HEADING, "", *header, *(_row(n, r, link) for n, r in own), "",
              "How to read it. Verdicts: holds / fails / within noise / not measurable; a count (\"fails: 17 of 18\") "
              "is how many cells hold, and a near miss names the one cell short with its size; \"(one run)\": one run "
-             f"per side decides it; {DASH}: the claim does not speak to that measure. Ours at the `{preset}` preset: "
+             "per side decides it; \"(fastest of 3)\": one number per side, each the fastest of 3 repeats (the "
+             f"speed-up benchmark's); {DASH}: the claim does not speak to that measure. Ours at the `{preset}` preset: "
              "iterations = iterations to a threshold and quality at fixed iterations (the same on any device); CPU "
              "seconds = this machine's training seconds (evaluation excluded); the release's clock = the speed-up "
              "benchmark re-timed with PSNR and SSIM at every step, as the NINT release's loop paid for them (its "
