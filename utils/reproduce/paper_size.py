@@ -188,8 +188,8 @@ def _fmt(value, bound, fmt):
     return cell_text(value, bound, fmt) if value is not None else ""
 
 
-def build_markdown(sweep, records: list, command: str = None) -> str:
-    rates = paper_rates()
+def build_markdown(sweep, records: list, rates: dict, command: str = None) -> str:
+    """rates: `paper_rates()`."""
     groups = _by_name(records)
     images = sorted({r["image"] for r in records})
     done = [r for r in records if r["status"] == "completed"]
@@ -296,8 +296,7 @@ def write_per_signal_csv(path: str, sweep, records: list):
                             + [r["stopped_by"] or "", "" if r["num_threads"] is None else r["num_threads"]])
 
 
-def write_mean_csv(path: str, sweep, records: list):
-    rates = paper_rates()
+def write_mean_csv(path: str, sweep, records: list, rates: dict):
     ids = [c["id"] for c in sweep.columns]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -320,12 +319,12 @@ def write_mean_csv(path: str, sweep, records: list):
 def write_report(sweep, command: str = None) -> list:
     """results/<stem>.md, .csv and _per_signal.csv from the run folders and the committed rows."""
     os.makedirs(sweep.results_dir, exist_ok=True)
-    records = gather(sweep)
+    records, rates = gather(sweep), paper_rates()  # Table 2's numbers, read once for both files
     md = os.path.join(sweep.results_dir, f"{sweep.stem}.md")
     with open(md, "w") as f:
-        f.write(build_markdown(sweep, records, command))
+        f.write(build_markdown(sweep, records, rates, command))
     mean_csv, per_signal = os.path.join(sweep.results_dir, f"{sweep.stem}.csv"), per_signal_path(sweep)
-    write_mean_csv(mean_csv, sweep, records)
+    write_mean_csv(mean_csv, sweep, records, rates)
     write_per_signal_csv(per_signal, sweep, records)
     return [md, mean_csv, per_signal]
 
