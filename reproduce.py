@@ -109,8 +109,13 @@ def run_table(name: str, args) -> int:
                        images_flag=flag, **release)
     if args.dry_run:  # each run's plan; its configuration validated and its signal file's existence checked
         problems = 0
+        kept = set()
+        if is_paper_size(name):  # a run whose row is committed and whose folder is gone is not rerun
+            from utils.reproduce.paper_size import runs_to_execute
+            todo = {id(r) for r in runs_to_execute(sweep)}
+            kept = {id(r) for r in sweep.runs if id(r) not in todo}
         for run in sweep.runs:
-            action = plan(run, sweep.task)
+            action = "kept" if id(run) in kept else plan(run, sweep.task)
             print(f"{action:6s} python {' '.join(shlex.quote(a) for a in train_argv(sweep, run, action))}")
             problem = run_problem(sweep, run)
             if problem:
@@ -122,6 +127,12 @@ def run_table(name: str, args) -> int:
     if is_paper_size(name):
         return run_paper_size(sweep, args, name)
     _check_results_dir(args.results)  # made now and written in, before anything runs
+    table_file = os.path.join(sweep.results_dir, sweep.stem + ".md")
+    if args.table_only and os.path.isfile(table_file) and not any(os.path.isdir(r.folder) for r in sweep.runs):
+        # A fresh machine has no run folders: rebuilding would replace the committed numbers with "not run".
+        raise UserError(f"--table-only: none of the {len(sweep.runs)} run folders of {sweep.table} "
+                        f"(--preset {sweep.preset}) is under {_shown(sweep.runs_dir)}; "
+                        f"{_shown(table_file)} is kept as it is (run the sweep to remake it)")
     if not args.table_only:
         from utils.locks import lock_folder
         os.makedirs(sweep.runs_dir, exist_ok=True)

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_dry_run_lists_the_24_runs_with_their_settings(tmp_path, capsys):
     assert reproduce.main(["paper_size", "--preset", "cpu", "--dry-run", "--results", str(tmp_path)]) == 0
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith(("fresh", "skip", "resume"))]
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith(("fresh", "skip", "resume", "kept"))]
     assert len(lines) == 24
     for line in lines:
         for setting in ("TRAIN_CONFIGS.iterations=5000", "TRAIN_CONFIGS.eval_interval=10",
@@ -95,6 +95,9 @@ def test_committed_rows_are_kept_and_merged_both_ways(tmp_path, capsys):
     shutil.rmtree(os.path.join(results, "runs"))
     sweep = _tiny_sweep(tmp_path, ["standard", "uniform", "nint"])
     capsys.readouterr()
+    assert reproduce.main([sweep, "--preset", "tiny", "--results", results, "--dry-run"]) == 0
+    plans = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert sorted(plans) == ["fresh"] * 2 + ["kept"] * 4  # the dry run says which runs will not run
     assert reproduce.main([sweep, "--preset", "tiny", "--results", results]) == 0
     out = capsys.readouterr().out
     assert "4 run(s) finished on another machine" in out and "2 to run" in out

@@ -535,6 +535,24 @@ def test_reproduce_answers_in_one_line(tmp_path, capsys, monkeypatch):
         reproduce.main(["table2", "--preset", "cpu"])
 
 
+def test_table_only_without_run_folders_keeps_the_committed_table(tmp_path, capsys):
+    """A fresh machine has results/<stem>.md but no run folders: rebuilding would write 'not run'
+    over every committed number, so --table-only refuses in one line and leaves the file as it is."""
+    import reproduce
+    results = tmp_path / "res"
+    results.mkdir()
+    table = results / "table9_cpu.md"
+    table.write_text("the committed table\n")
+    assert reproduce.main(["table9", "--preset", "cpu", "--results", str(results), "--table-only"]) == 2
+    err = _err(capsys)
+    assert len(err) == 1 and "none of the" in err[0] and "is kept as it is" in err[0], err
+    assert table.read_text() == "the committed table\n"
+    table.unlink()  # without a committed table there is nothing to lose: it writes one
+    assert reproduce.main(["table9", "--preset", "cpu", "--results", str(results), "--table-only",
+                           "--no-figures"]) == 0
+    assert "not run" in table.read_text()
+
+
 def _sweep_file(tmp_path, image, runs, columns):
     import yaml
     path = tmp_path / "mine.yaml"
