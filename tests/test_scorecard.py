@@ -8,8 +8,8 @@ from conftest import ROOT
 from test_reproduce import fake_run
 from test_verdicts import _table2
 from utils.reproduce.claims import Side, check_claims, table3_psnr, verdict_text
-from utils.reproduce.findings import ntk_finding
-from utils.reproduce.paper_size_verdicts import EXPECTED, NOT_RUN, paper_size_verdicts
+from utils.reproduce.findings import ntk_finding, size_finding
+from utils.reproduce.paper_size_verdicts import NOT_RUN, layout, paper_size_verdicts
 from utils.reproduce.scorecard import CELL_LIMIT, cells_of, scorecard_markdown
 from utils.reproduce.sweep import load_sweep
 
@@ -27,6 +27,9 @@ def test_an_iteration_difference_of_one_evaluation_step_is_within_noise(tmp_path
     # Three evaluation steps ahead: holds.
     _, rows = _table2(tmp_path / "b", [(300 + 2 * k - 30, 5.0 + 0.1 * k) for k in range(3)])
     assert rows["table2"]["iter_verdict"] == "holds: 3 of 3"
+    # A difference rebuilt from ratios (the scale ladder's) is one interval, not a hair over it
+    from utils.reproduce.noise import within_one_interval
+    assert within_one_interval((38 / 36 - 50 / 50) * 36, 2) and not within_one_interval(2.01, 2)
 
 
 # -- a one-run seconds gap under the measured spread is within noise ---------------------------
@@ -65,7 +68,7 @@ def test_a_one_run_seconds_gap_under_the_spread_is_within_noise(tmp_path):
 def _table3_side(behind_db: float) -> Side:
     """Table 3's PSNR cells, one run: NINT 1 dB above Standard everywhere but 3x64 at the first checkpoint
     (the paper's 500 iterations, read at 100 at the cpu preset)."""
-    sweep = load_sweep("table3", "cpu", results_dir=os.path.join(ROOT, "results"))
+    sweep = load_sweep("table3", "cpu", results_dir=os.path.join(ROOT, "results"), repeats=1)  # one run each
     samples = {}
     for run in sweep.runs:
         nint = run.name.endswith("_nint")
@@ -82,6 +85,19 @@ def test_a_count_under_every_shows_the_count_and_names_the_near_miss():
     assert verdict_text(cell, one_run=True) == "fails: 17 of 18; near miss: 3x64 PSNR @ 100 it, 0.27 dB short (one run)"
     cell = table3_psnr(_table3_side(-0.5))  # the last cell now above Standard too
     assert verdict_text(cell, one_run=True) == "holds: 18 of 18 (one run)"
+
+
+def test_most_means_more_than_half_of_the_cells():
+    from utils.reproduce.claims import Cell, most_of
+
+    def cells(holds, total, noisy=0):
+        return ([Cell("holds", 3, "h")] * holds + [Cell("within noise", 3, "w")] * noisy
+                + [Cell("fails", 3, "f")] * (total - holds - noisy))
+    assert verdict_text(most_of(cells(3, 4), "x"), one_run=False) == "holds: 3 of 4"
+    assert verdict_text(most_of(cells(2, 3), "x"), one_run=False) == "holds: 2 of 3"
+    assert verdict_text(most_of(cells(2, 4), "x"), one_run=False).startswith("fails: 2 of 4")  # half is not most
+    # 2 hold and 1 is within noise: the noisy cell decides
+    assert verdict_text(most_of(cells(2, 4, noisy=1), "x"), one_run=False).startswith("within noise: 2 of 4")
 
 
 # -- at the paper's size -----------------------------------------------------------------------
@@ -123,7 +139,8 @@ def test_the_paper_size_column_holds_fails_within_noise_and_partial(tmp_path):
     # A threshold not reached by the cap is written as a bound: worse than any reached.
     v = write([(60, ">2000", 29.0)] * 2, [(100, 340, 28.0)] * 2, [(100, 340, 29.0)] * 2)
     assert "NINT >2000 vs" in v["table2"][1] and v["table2"][0].startswith("fails: 1 of 2")
-    assert EXPECTED == 24
+    size = layout("cpu", results)  # read from config/paper/paper_size.yaml, not typed
+    assert (size.expected, size.images, size.eval_interval) == (24, ("01.png", "12.png"), 10)
 
 
 # -- the findings follow the files -------------------------------------------------------------
@@ -143,6 +160,28 @@ def test_the_ntk_finding_says_when_the_data_stops_supporting_it(tmp_path):
     assert ntk_finding("cpu", results).startswith("**The NTK stream.** No measurable contribution")
     write([150, 155, 150], [220, 220, 220])  # the stream now saves 70 iterations in every repeat
     assert "no longer supported" in ntk_finding("cpu", results)
+
+
+def test_the_size_finding_counts_a_fall_only_beyond_one_evaluation_interval(tmp_path):
+    """The scale ladder's rungs with Standard at 300 iterations to 30 dB everywhere, the others at 320;
+    NINT's iterations per rung. The 3x128 rungs are read every 10 iterations, the 5x256 ones every 2."""
+    results = str(tmp_path / "res")
+    sweep = load_sweep("scale", "cpu", results_dir=results)
+
+    def write(nint_iters):
+        for run in sweep.runs:
+            key = (run.tags["side"], run.tags["network"])
+            it = 300 if run.tags["strategy"] == "standard" else nint_iters[key] if run.tags["strategy"] == "nint" else 320
+            fake_run(run.folder, [(it, 5.0, 31.0)], time_to={"psnr_30": 5.0}, iters_to={"psnr_30": it})
+    # 3x128: +10 at 64 px to -100 at 256 px; 5x256: +2 to 0, one evaluation interval (2 it)
+    write({(64, "3x128"): 310, (128, "3x128"): 300, (256, "3x128"): 200, (64, "5x256"): 302, (128, "5x256"): 300})
+    text = size_finding("cpu", results)
+    assert text.startswith("**Size.** NINT's iteration ratio") and "for 1 of 2 networks; within it for 1" in text, text
+    assert "(read every 10 it)" in text and "(read every 2 it)" in text
+    # 3x128 at 256 px now 305: the ratio still falls (310 -> 305), but by less than one interval
+    write({(64, "3x128"): 310, (128, "3x128"): 300, (256, "3x128"): 305, (64, "5x256"): 302, (128, "5x256"): 300})
+    text = size_finding("cpu", results)
+    assert text.startswith("**Size (no longer supported as stated") and "for 0 of 2 networks" in text, text
 
 
 # -- one screen ---------------------------------------------------------------------------------

@@ -165,6 +165,11 @@ def count_of(cells: list, needed: int, text: str) -> Cell:
     return cell
 
 
+def most_of(cells: list, text: str) -> Cell:
+    """"Most" (the one rule): more than MOST (half) of the cells hold: 3 of 4, 2 of 3; 2 of 4 is not most."""
+    return count_of(cells, math.floor(MOST * len(cells)) + 1, text)
+
+
 # ------------------------------------------------------------------------------------- a side
 
 class Side:
@@ -414,7 +419,6 @@ def headline(side: Side, nint: str = "nint") -> Cell:
     if not halves:
         raise NotMeasurable(f"{side.who}: no {side.measure} column of claim 1")
     cell = all_of(halves, "; ".join(h.text for h in halves))
-    cell.count = None
     cell.why = "; ".join(f"{h.label.split(' (')[0]} {h.verdict}" for h in halves)
     return cell
 
@@ -665,7 +669,6 @@ def table5(side: Side, nint: str = "nint") -> Cell:
     if not side.exact and n > 1:
         text += " (on the medians over the repeats)"
     cell = all_of(cells, text)
-    cell.count = None
     return cell
 
 
@@ -712,7 +715,7 @@ def table7_chamfer(side: Side, nint: str = "nint") -> Cell:
         _, mine = side.best(side.runs(nint=True), cid)
         _, rival = side.best(side.runs(nint=False), cid)
         cells.append(side.compare(mine, rival, cid))
-    return count_of(cells, len(cells) // 2 + 1, "Chamfer columns where NINT (either scheduler) is below the best other")
+    return most_of(cells, "Chamfer columns where NINT (either scheduler) is below the best other")
 
 
 def _any_value(side: Side, cid: str) -> bool:
@@ -817,7 +820,8 @@ def ablation(side: Side, nint: str = "nint") -> Cell:
                           f"{side.header(cid)}: {side.label(nint)} {side.show(cid, side.value(nint, cid))}, without "
                           f"the NTK stream {side.show(cid, side.value('nint_no_ntk', cid))}, Uniform "
                           f"{side.show(cid, side.value('uniform', cid))}: the NTK stream's share of the gain "
-                          f"{100 * share:.0f}%")
+                          f"{100 * share:.0f}%; the margin over a {100 * PRIMARY_SHARE:.0f}% share (the stream's "
+                          f"saving less {PRIMARY_SHARE:g} x the gain over Uniform), pair by pair")
         rule = side.noise_rule(cid, margins, 0.0, 0.0)
         if rule:
             cell.verdict, cell.rule, cell.text = NOISE, rule, cell.text + f" [{rule}]"
@@ -879,17 +883,20 @@ def scale_ladder(side, nint: str = "nint") -> Cell:
                 continue
             cells.append(Cell(verdict, 1, text + (f" [{rule}]" if rule else ""), label=text, rule=rule,
                               size=f"{abs(s_low - b_low):.2f}x" if s_low == s_high and b_low == b_high else "",
-                              why=f"{text}: {_ladder_show(savings[small])} -> {_ladder_show(savings[big])}"))
+                              why=f"{text} ({'it' if iterations else 's'}): {_ladder_show(savings[small])} -> "
+                                  f"{_ladder_show(savings[big])}"))
     if not cells:
         raise NotMeasurable(f"{side.who}: no step between sizes is settled ({'; '.join(unsettled)})")
 
     shown = ", ".join(f"{n}@{s}: {_ladder_show(savings[(n, s)])}" for n, s in savings)
-    not_growing = [c.text for c in cells if c.verdict != HOLDS]
+    shrinking = [c.text for c in cells if c.verdict == FAILS]
+    noise = [c.text for c in cells if c.verdict == NOISE]
     what = "iterations" if iterations else "training seconds"
     return all_of(cells, f"NINT's {what} to {side.threshold} as a ratio to Standard's: {shown}"
                   + (" (<: at most, Standard stopped by its cap first; >: at least)" if any(
                       low != high for low, high in savings.values()) else "")
-                  + (f"; the saving does not grow at {'; '.join(not_growing)}" if not_growing else "")
+                  + (f"; the saving shrinks at {'; '.join(shrinking)}" if shrinking else "")
+                  + (f"; the change is within noise at {'; '.join(noise)}" if noise else "")
                   + (f"; not settled by a bound: {'; '.join(unsettled)}" if unsettled else ""))
 
 

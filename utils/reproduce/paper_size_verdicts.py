@@ -22,15 +22,13 @@ run"; while the sweep is running, what its finished runs can decide is judged an
 import csv
 import math
 import os
+from dataclasses import dataclass
 
 from utils.reproduce.collect import is_rival
+from utils.reproduce.noise import eval_interval
+from utils.reproduce.paper_size import SWEEP, parse_cell
+from utils.reproduce.sweep import load_sweep
 
-SWEEP = "paper_size"
-RUNS = ("standard", "uniform", "egra", "soft_mining", "int", "evos", "expansive", "expansive_07", "nint_05",
-        "nint", "nint_release", "nint_no_ntk")
-IMAGES = ("01.png", "12.png")
-EXPECTED = len(RUNS) * len(IMAGES)
-EVAL_INTERVAL = 10   # the sweep's evaluation interval (config/paper/paper_size.yaml), the iteration margin
 NOT_RUN = "not yet run"
 HOLDS, FAILS, NOISE = "holds", "fails", "within noise"
 LOWER_IS_BETTER = ("iters_to", "lpips")
@@ -43,20 +41,37 @@ CHECKS = {"readme": (("iters_to_psnr_25", "iters_to_psnr_30"), "standard"),
           "ablation_ntk": (("iters_to_psnr_25", "iters_to_psnr_30"), "nint_no_ntk")}
 
 
+@dataclass
+class Layout:
+    """What the sweep file says for a preset: its runs, its images and the iteration margin."""
+    runs: tuple           # the run names (config/paper/paper_size.yaml's rows)
+    images: tuple         # the image file names the rows run on
+    eval_interval: int    # iterations between evaluations: the margin for iterations
+
+    @property
+    def expected(self) -> int:
+        return len(self.runs) * len(self.images)
+
+
+def layout(preset: str, results_dir: str = "results") -> Layout:
+    sweep = load_sweep(SWEEP, preset, results_dir=results_dir)
+    return Layout(runs=tuple(dict.fromkeys(r.name for r in sweep.runs)),
+                  images=tuple(dict.fromkeys(os.path.basename(r.signal) for r in sweep.runs if r.signal)),
+                  eval_interval=eval_interval(sweep))
+
+
 def path_of(preset: str, results_dir: str) -> str:
     return os.path.join(results_dir, f"{SWEEP}_{preset}_per_signal.csv")
 
 
 def _value(text):
-    """A number; a bound ">2000" as (2000, True); None when empty."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    bound = text.startswith(">")
+    """A cell as (value, is_bound): "523" -> (523.0, False), ">2000" -> (2000.0, True); None when empty
+    or not a number."""
     try:
-        return float(text.lstrip(">")), bound
+        value, bound = parse_cell(text)
     except ValueError:
         return None
+    return None if value is None else (value, bound == ">")
 
 
 def read_runs(path: str) -> dict:
@@ -106,16 +121,16 @@ def _show(cid: str, v) -> str:
     return f"{value:.4f}" if not cid.startswith("psnr") else f"{value:.2f}"
 
 
-def _margin(cid: str, spread: dict):
-    return EVAL_INTERVAL if cid.startswith("iters_to") else spread.get(cid.split("_")[0])
+def _margin(cid: str, spread: dict, interval: int):
+    return interval if cid.startswith("iters_to") else spread.get(cid.split("_")[0])
 
 
-def judge_cell(runs: dict, cid: str, reference, spread: dict) -> tuple:
+def judge_cell(runs: dict, cid: str, reference, spread: dict, size: Layout) -> tuple:
     """(verdict, text) of one column over the images where NINT and its reference both ran; None
     when no image has both."""
-    margin = _margin(cid, spread)
+    margin = _margin(cid, spread, size.eval_interval)
     parts, signs = [], []
-    for image in IMAGES:
+    for image in size.images:
         mine = runs.get(("nint", image), {}).get(cid)
         if reference:
             theirs = [(reference, runs.get((reference, image), {}).get(cid))]
@@ -139,7 +154,7 @@ def judge_cell(runs: dict, cid: str, reference, spread: dict) -> tuple:
     if not signs:
         return None
     verdict = HOLDS if all(s > 0 for s in signs) else FAILS if all(s < 0 for s in signs) else NOISE
-    if len(signs) < len(IMAGES):
+    if len(signs) < len(size.images):
         verdict = NOISE  # one image cannot decide "on both images"
     return verdict, f"{HEADERS.get(cid, cid)}: {'; '.join(parts)} [{verdict}]"
 
@@ -151,10 +166,11 @@ def paper_size_verdicts(preset: str, results_dir: str = "results") -> dict:
         return {key: (NOT_RUN, "") for key in CHECKS}
     runs = read_runs(path)
     spread = quality_spread(preset, results_dir)
-    partial = f"{len(runs)} of {EXPECTED} runs" if len(runs) < EXPECTED else ""
+    size = layout(preset, results_dir)
+    partial = f"{len(runs)} of {size.expected} runs" if len(runs) < size.expected else ""
     out = {}
     for key, (columns, reference) in CHECKS.items():
-        cells = [c for c in (judge_cell(runs, cid, reference, spread) for cid in columns) if c]
+        cells = [c for c in (judge_cell(runs, cid, reference, spread, size) for cid in columns) if c]
         if not cells:
             out[key] = (NOT_RUN + (f" ({partial})" if partial else ""), "")
             continue
@@ -168,9 +184,11 @@ def paper_size_verdicts(preset: str, results_dir: str = "results") -> dict:
 def legend(preset: str, results_dir: str = "results") -> str:
     """What the column means and its margins, for the scorecard's legend."""
     spread = quality_spread(preset, results_dir)
+    size = layout(preset, results_dir)
     quality = ", ".join(f"{m.upper()} {v:.3g}" for m, v in sorted(spread.items())) or "not measured"
-    return (f"At the paper's size: `reproduce.py {SWEEP} --preset {preset}` on {' and '.join(IMAGES)}, judged per "
+    return (f"At the paper's size: `reproduce.py {SWEEP} --preset {preset}` on {' and '.join(size.images)}, judged per "
             f"image (holds / fails only where both images agree by more than the margin, else within noise); "
-            f"margins: one evaluation interval ({EVAL_INTERVAL} it) for iterations, Table 1's across-repeat "
-            f"spread for quality ({quality}); \"{NOT_RUN}\" until {os.path.basename(path_of(preset, results_dir))} "
-            f"exists.")
+            f"margins: one evaluation interval ({size.eval_interval} it) for iterations, Table 1's across-repeat "
+            f"spread for quality ({quality}); \"{NOT_RUN}\" while no image has both runs a verdict compares "
+            f"(with how many of the {size.expected} runs of {os.path.basename(path_of(preset, results_dir))} have "
+            f"finished).")

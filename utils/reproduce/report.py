@@ -132,9 +132,14 @@ def anchor(heading: str) -> str:
 # -- sections -----------------------------------------------------------------------------------------
 def header_section(results: Results) -> str:
     paper_tables = [n for n in PAPER_TABLES if os.path.isfile(Results(results.folder, "paper").path(n))]
+    paper_size = f"paper_size_{results.preset}.md"
+    at_size = (f" apart from [{paper_size}]({paper_size}) (512x512, SIREN 5x256: iterations and quality at fixed "
+               "iterations, the paper's own setting)" if os.path.isfile(os.path.join(results.folder, paper_size))
+               else "")
     scale = ("Tables at the paper's sizes (the `paper` preset) in this folder: "
              + ", ".join(paper_tables) + "." if paper_tables else
-             "No table of the `paper` preset is in this folder: none of these numbers is at the paper's sizes.")
+             f"No table of the `paper` preset is in this folder: none of these numbers is at the paper's sizes"
+             f"{at_size}.")
     return "\n".join([
         f"# Reproduction report ({results.preset} preset)",
         "",
@@ -142,7 +147,8 @@ def header_section(results: Results) -> str:
         "folder; do not edit it by hand: rerun the command after rerunning any table. How to run the sweeps "
         "(presets, resuming, a Ray cluster, your own sweep) is in [docs/reproducing.md](../docs/reproducing.md).",
         "",
-        "How to read it. Each of our rows is one run on one signal, at the sizes the preset's line under "
+        "How to read it. Each of our rows is one run on one signal, or the mean ± standard deviation over "
+        "repeats where its table's Repeats line says so, at the sizes the preset's line under "
         "each table states, timed on this repository's training clock (sampling and update only, the "
         "device synchronized before each clock read; evaluation excluded). The paper's numbers are means "
         "over its images on an RTX 4090, on a clock that also counted its per-step evaluation. So a table "
