@@ -109,13 +109,12 @@ def run_table(name: str, args) -> int:
                        images_flag=flag, **release)
     if args.dry_run:  # each run's plan; its configuration validated and its signal file's existence checked
         problems = 0
-        kept = set()
+        todo = None
         if is_paper_size(name):  # a run whose row is committed and whose folder is gone is not rerun
             from utils.reproduce.paper_size import runs_to_execute
             todo = {id(r) for r in runs_to_execute(sweep)}
-            kept = {id(r) for r in sweep.runs if id(r) not in todo}
         for run in sweep.runs:
-            action = "kept" if id(run) in kept else plan(run, sweep.task)
+            action = "kept" if todo is not None and id(run) not in todo else plan(run, sweep.task)
             print(f"{action:6s} python {' '.join(shlex.quote(a) for a in train_argv(sweep, run, action))}")
             problem = run_problem(sweep, run)
             if problem:

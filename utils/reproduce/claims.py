@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from utils.errors import UserError
 from utils.reproduce.collect import RELEASE, collect, collect_or_stored, is_nint, is_rival
 from utils.reproduce.columns import column_kind
-from utils.reproduce.noise import eval_interval, seconds_spread, under_spread, within_one_interval
+from utils.reproduce.noise import (eval_interval, intervals_by_network, seconds_spread, under_spread,
+                                   within_one_interval)
 from utils.reproduce.scale import ladder
 from utils.reproduce.sweep import load_sweep, repeats_made
 from utils.tasks import task_class
@@ -1403,9 +1404,7 @@ def _scale_row(claim: Claim, row: dict, preset: str, results_dir: str, spread=No
         sweep = load_sweep(claim.sweep, preset, results_dir=results_dir)
         # Each network's rungs are read at their own interval (the 5x256 rungs reach 30 dB in tens of
         # iterations and are evaluated more often)
-        networks = {r.tags.get("network") for r in sweep.runs}
-        interval = {net: eval_interval(sweep, [r for r in sweep.runs if r.tags.get("network") == net])
-                    for net in networks}
+        interval = intervals_by_network(sweep)
     except UserError as e:
         row.update(our_numbers="", our_verdict=f"not measurable: {e}",
                    release_verdict=f"not measurable: {e}")

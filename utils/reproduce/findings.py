@@ -15,7 +15,7 @@ import math
 import os
 
 from utils.errors import UserError
-from utils.reproduce.noise import Spread, eval_interval
+from utils.reproduce.noise import Spread, eval_interval, intervals_by_network
 
 HEADING = "## What the numbers say"
 THRESHOLD = "time_to_psnr_30"
@@ -144,8 +144,7 @@ def _ladder_intervals(preset: str, results_dir: str) -> dict:
         sweep = load_sweep("scale", preset, results_dir=results_dir)
     except UserError:
         return {}
-    networks = dict.fromkeys(r.tags.get("network") for r in sweep.runs)
-    return {net: eval_interval(sweep, [r for r in sweep.runs if r.tags.get("network") == net]) for net in networks}
+    return intervals_by_network(sweep)
 
 
 def _iteration_gap(rows: list, row: dict, reference: str):

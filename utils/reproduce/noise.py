@@ -32,6 +32,13 @@ def eval_interval(sweep, runs: list = None) -> int:
     return int(max([r.overrides.get(EVAL_KEY, preset) for r in runs] or [preset]))
 
 
+def intervals_by_network(sweep) -> dict:
+    """network tag -> eval_interval of that network's runs (the scale ladder reads its 5x256 rungs
+    more often than its 3x128 ones)."""
+    networks = dict.fromkeys(r.tags.get("network") for r in sweep.runs)
+    return {net: eval_interval(sweep, [r for r in sweep.runs if r.tags.get("network") == net]) for net in networks}
+
+
 def within_one_interval(diff: float, interval: int) -> bool:
     """An iteration difference no larger than one evaluation interval (both finite). A difference
     rebuilt from ratios ((38/36 - 1) * 36 = 2.0000000000000009) is compared with a little slack."""
