@@ -2,6 +2,7 @@
 without their folders and merge with new runs (both ways); a threshold not reached is a bound."""
 import csv
 import os
+import re
 import shutil
 
 import imageio.v3 as iio
@@ -107,6 +108,8 @@ def test_committed_rows_are_kept_and_merged_both_ways(tmp_path, capsys):
     assert not os.path.isdir(os.path.join(results, "runs", "paper_size", "tiny", "a.png", "strategy_type-standard"))
     md = open(os.path.join(results, "paper_size_tiny.md")).read()
     assert "6 of 6 finished (2 read from their run folders, 4 from the committed" in md
+    # a committed row keeps its thread count, which the seconds depend on
+    assert re.search(r"\| Standard \| a\.png \|.*\| \d+ \| committed \|", md), md
 
     # The other way: a row missing from the file while its folder is there is read from the folder
     kept = [r for r in rows if r["run"] != "nint"]

@@ -251,7 +251,8 @@ def build_markdown(sweep, records: list, rates: dict, command: str = None) -> st
               "(its Table 2 seconds between 30 and 35 dB over its iterations between them; NINT with the "
               "release's score takes NINT's rate). Beside the paper's seconds it shows whether those follow "
               "from the iterations on the paper's clock. *this CPU* is this machine's training seconds, "
-              "on one thread of a shared 2-core machine: reported, never compared with the paper's.", "",
+              "on a shared 2-core machine with the threads the per-image table gives (a mean may mix runs on one "
+              "and two threads): reported, never compared with the paper's.", "",
               "| run | paper's s / it | *projected* s to 25 dB | *paper* | *projected* s to 30 dB | *paper* | "
               "this CPU: s to 25 dB | this CPU: s to 30 dB |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -268,16 +269,17 @@ def build_markdown(sweep, records: list, rates: dict, command: str = None) -> st
 
     lines += ["", "## Per image", "",
               "| run | image | it to 25 dB | it to 30 dB | PSNR @ 250 | SSIM @ 250 | LPIPS @ 250 | stopped by | "
-              "iterations run | source |", "|---|---|---:|---:|---:|---:|---:|---|---:|---|"]
+              "iterations run | threads | source |", "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for r in records:
         if r["status"] != "completed":
             lines.append(f"| {r['label']} | {r['image']} | {r['status']}{': ' + r['error'] if r['error'] else ''} "
-                         f"| | | | | | | |")
+                         f"| | | | | | | | |")
             continue
         v = r["values"]
         cells = [r["label"], r["image"]] + [_fmt(*v.get(c, (None, None)), ".0f") for c in ITERATION_COLUMNS]
         cells += [_fmt(*v.get(c, (None, None)), f) for c, f in zip(QUALITY_COLUMNS, (".2f", ".4f", ".4f"))]
-        cells += [r["stopped_by"] or "", _fmt(*v.get("iterations", (None, None)), ".0f"), r["source"]]
+        cells += [r["stopped_by"] or "", _fmt(*v.get("iterations", (None, None)), ".0f"),
+                  "" if r["num_threads"] is None else str(r["num_threads"]), r["source"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
