@@ -129,13 +129,18 @@ def test_the_paper_size_column_holds_fails_within_noise_and_partial(tmp_path):
     v = write([(60, 300, 29.0)] * 2, [(100, 340, 28.0)] * 2, [(65, 305, 29.0)] * 2)
     assert v["table2"][0].startswith("holds: 2 of 2") and v["readme"][0].startswith("holds: 2 of 2")
     assert v["ablation_ntk"][0].startswith("within noise")  # 5 iterations apart: under the margin
-    assert "01.png NINT 300 vs standard 340" in v["table2"][1]
+    assert "01.png NINT 300 vs standard 340 (NINT ahead)" in v["table2"][1]
     assert "8 of 24 runs" in v["table2"][0]  # partial: only the finished runs, and it says so
     # Behind on both images by more than the margin: fails; ahead on one, behind on the other: within noise.
     v = write([(140, 380, 27.0)] * 2, [(100, 340, 28.0)] * 2, [(100, 340, 29.0)] * 2)
     assert v["table2"][0].startswith("fails: 0 of 2") and v["ablation_ntk"][0].startswith("fails")
     v = write([(60, 300, 29.0), (140, 380, 27.0)], [(100, 340, 28.0)] * 2, [(100, 340, 29.0)] * 2)
     assert v["table2"][0].startswith("within noise: 0 of 2")
+    assert "(NINT ahead)" in v["table2"][1] and "(NINT behind)" in v["table2"][1]
+    # One image cannot decide, however far apart: the bracket says how many images have run.
+    _paper_size_csv(results, [(r, "01.png", 60, i30, 29.0) for r, i30 in (("nint", 300), ("standard", 500))])
+    v = paper_size_verdicts("cpu", results)
+    assert v["readme"][0].startswith("within noise") and "(NINT ahead) [within noise: 1 of 2 images so far]" in v["readme"][1]
     # A threshold not reached by the cap is written as a bound: worse than any reached.
     v = write([(60, ">2000", 29.0)] * 2, [(100, 340, 28.0)] * 2, [(100, 340, 29.0)] * 2)
     assert "NINT >2000 vs" in v["table2"][1] and v["table2"][0].startswith("fails: 1 of 2")

@@ -14,7 +14,8 @@ Each cell is judged per image: `holds` where NINT is ahead on both images by mor
 `fails` where it is behind on both by more than it, else `within noise`, both numbers shown. The
 margin: one evaluation interval for iterations; for quality, the across-repeat spread of Table 1's
 repeated runs (<table1 stem>_per_repeat.csv: per metric, the median over runs and columns of
-max - min across the repeats). A threshold not reached by the cap is written as a bound (">2000")
+max - min across the repeats). Each image's comparison says which side of the margin it falls on
+(NINT ahead, NINT behind, within the margin). A threshold not reached by the cap is written as a bound (">2000")
 and counts as that many iterations at least. Until the file exists the column reads "not yet
 run"; while the sweep is running, what its finished runs can decide is judged and the row says
 "n of 24 runs".
@@ -32,6 +33,7 @@ from utils.reproduce.sweep import load_sweep
 NOT_RUN = "not yet run"
 HOLDS, FAILS, NOISE = "holds", "fails", "within noise"
 LOWER_IS_BETTER = ("iters_to", "lpips")
+IMAGE_WORDS = {1: "NINT ahead", -1: "NINT behind", 0: "within the margin"}  # one image's comparison
 HEADERS = {"iters_to_psnr_25": "it to PSNR 25", "iters_to_psnr_30": "it to PSNR 30", "psnr_250": "PSNR @ 250 it",
            "ssim_250": "SSIM @ 250 it", "lpips_250": "LPIPS @ 250 it"}
 # claim key -> (the columns it reads, the reference run: a name, or None for the best other sampler)
@@ -148,15 +150,18 @@ def judge_cell(runs: dict, cid: str, reference, spread: dict, size: Layout) -> t
             ahead = -math.inf  # NINT stopped at its cap short of the threshold, the other reached it
         elif best[1]:
             ahead = math.inf
-        signs.append(1 if margin is not None and ahead > margin else -1 if margin is not None and ahead < -margin
-                     else 0)
-        parts.append(f"{image} NINT {_show(cid, mine)} vs {rival} {_show(cid, best)}")
+        sign = 1 if margin is not None and ahead > margin else -1 if margin is not None and ahead < -margin else 0
+        signs.append(sign)
+        parts.append(f"{image} NINT {_show(cid, mine)} vs {rival} {_show(cid, best)} "
+                     f"({IMAGE_WORDS[sign]})")
     if not signs:
         return None
     verdict = HOLDS if all(s > 0 for s in signs) else FAILS if all(s < 0 for s in signs) else NOISE
+    why = ""
     if len(signs) < len(size.images):
         verdict = NOISE  # one image cannot decide "on both images"
-    return verdict, f"{HEADERS.get(cid, cid)}: {'; '.join(parts)} [{verdict}]"
+        why = f": {len(signs)} of {len(size.images)} images so far"
+    return verdict, f"{HEADERS.get(cid, cid)}: {'; '.join(parts)} [{verdict}{why}]"
 
 
 def paper_size_verdicts(preset: str, results_dir: str = "results") -> dict:
