@@ -9,7 +9,7 @@ import imageio.v3 as iio
 import yaml
 
 import reproduce
-from utils.reproduce.paper_size import cell_text, mean_cell, paper_rates, parse_cell
+from utils.reproduce.paper_size import averaged, cell_text, mean_cell, paired_means, paper_rates, parse_cell
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,6 +33,22 @@ def test_paper_rate_is_table2s_seconds_between_30_and_35_db_over_its_iterations(
     rates = paper_rates()
     assert abs(rates["standard"] - (184.78 - 49.11) / (2043 - 523)) < 1e-12
     assert "nint" in rates and "nint_no_ntk" not in rates
+
+
+def test_means_cover_the_same_images_for_every_row():
+    """Mid-sweep, Standard has run on both images and Uniform on one: the mean table averages only
+    the image every row has finished, and a saving pairs a row with Standard image by image."""
+    def rec(name, image, it30, status="completed"):
+        return {"name": name, "image": image, "status": status, "values": {"iters_to_psnr_30": (it30, None)}}
+    records = [rec("standard", "a.png", 500), rec("uniform", "a.png", 400),
+               rec("standard", "b.png", 700), rec("uniform", "b.png", None, "not run")]
+    kept, images = averaged(records)
+    assert images == ["a.png"] and mean_cell([r for r in kept if r["name"] == "standard"], "iters_to_psnr_30")[0] == 500
+    mine, theirs = paired_means(records[1::2], records[0::2], "iters_to_psnr_30")
+    assert (mine[0], theirs[0]) == (400, 500)  # not 400 against Standard's two-image 600
+    # No image finished by every row: every finished run, and the note says rows may differ
+    records[1]["status"] = "not run"
+    assert averaged(records) == (records, [])
 
 
 def test_cells_and_bounds():

@@ -146,6 +146,29 @@ def mean_cell(records: list, cid: str) -> tuple:
     return mean, (">" if any(b for _, b in pairs) else None), len(pairs)
 
 
+def common_images(records: list) -> list:
+    """The images on which every row has finished, in the sweep's order."""
+    images = list(dict.fromkeys(r["image"] for r in records))
+    return [im for im in images if all(r["status"] == "completed" for r in records if r["image"] == im)]
+
+
+def averaged(records: list) -> tuple:
+    """(the records the mean table averages, the images they cover). While the sweep runs, a mean
+    over whatever each row has finished would set one row's two images against another's one, so
+    the means cover only the images every row has finished; with none yet, every finished run
+    (and the note says rows may average different images)."""
+    common = common_images(records)
+    return ([r for r in records if r["image"] in common], common) if common else (records, [])
+
+
+def paired_means(records: list, reference: list, cid: str) -> tuple:
+    """(mean of `cid` over the records, the reference's mean over the same images): a saving
+    compares a row with its reference on the images both have finished."""
+    ref = {r["image"]: r for r in reference if r["status"] == "completed"}
+    mine = [r for r in records if r["status"] == "completed" and r["image"] in ref]
+    return mean_cell(mine, cid), mean_cell([ref[r["image"]] for r in mine], cid)
+
+
 def paper_rates(preset: str = "paper") -> dict:
     """{row: the paper's seconds per iteration between 30 and 35 dB} from Table 2's numbers."""
     table2 = load_sweep("table2", preset).paper
@@ -204,8 +227,20 @@ def build_markdown(sweep, records: list, rates: dict, command: str = None) -> st
                  f"evaluation included, times their threads).")
     lines.append("- GPU: none was available to the sessions that ran this sweep, so no seconds here can be "
                  "compared with the paper's like for like.")
-    lines.append("- Each cell is the mean over the images of the runs finished so far (n in the per-image "
-                 "table below). A run stops at the first evaluation past step 250 with 30 dB reached, or at "
+    rows = len(groups)
+    averaged_records, covered = averaged(records)
+    groups = _by_name(averaged_records)  # the mean tables' rows: the same images for every row
+    if set(covered) == set(images):
+        lines.append(f"- Each cell is the mean over the images ({', '.join(images)}).")
+    elif covered:
+        lines.append(f"- Each cell is the mean over {', '.join(covered)}: the images on which all {rows} rows "
+                     f"have finished, so that every row averages the same images; the runs on the other "
+                     f"images are in the per-image table.")
+    else:
+        lines.append("- No image has all its rows finished yet: each cell is the mean over the runs its row has "
+                     "finished (n in the per-image table), so rows may average different images; a saving "
+                     "compares a row with Standard on the images both have finished.")
+    lines.append("- A run stops at the first evaluation past step 250 with 30 dB reached, or at "
                  "step 2000; a threshold it did not reach is a bound, `>N` (it would have needed more than "
                  "the N iterations or seconds it ran), and so is a mean with such a run in it."
                  + (f" Bounded: {', '.join(sorted({r['label'] + ' (' + r['image'] + ')' for r in bounded}))}."
@@ -221,16 +256,17 @@ def build_markdown(sweep, records: list, rates: dict, command: str = None) -> st
     lines += ["", "## Iterations to 25 and 30 dB (Table 2's iteration half)", "",
               "| run | it to 25 dB | *paper* | it to 30 dB | *paper* | saving at 30 dB vs Standard | *paper* |",
               "|---|---:|---:|---:|---:|---:|---:|"]
-    std30 = mean_cell(dict(groups).get("standard", []), "iters_to_psnr_30")
+    standard = dict(groups).get("standard", [])
     paper_std30 = (sweep.paper.get("standard") or {}).get("iters_to_psnr_30")
     for name, rs in groups:
         label = rs[0]["label"]
         it25, b25, n = mean_cell(rs, "iters_to_psnr_25")
         it30, b30, _ = mean_cell(rs, "iters_to_psnr_30")
         saving = ""
-        if it30 is not None and std30[0] is not None and name != "standard" and not (b30 and std30[1]):
-            sign = {(None, None): "", (">", None): "<", (None, ">"): ">"}[(b30, std30[1])]
-            saving = f"{sign}{1 - it30 / std30[0]:.0%}"
+        (mine30, mb30, _), std30 = paired_means(rs, standard, "iters_to_psnr_30")
+        if mine30 is not None and std30[0] is not None and name != "standard" and not (mb30 and std30[1]):
+            sign = {(None, None): "", (">", None): "<", (None, ">"): ">"}[(mb30, std30[1])]
+            saving = f"{sign}{1 - mine30 / std30[0]:.0%}"
         p30 = (sweep.paper.get(name) or {}).get("iters_to_psnr_30")
         paper_saving = f"{1 - float(p30) / float(paper_std30):.0%}" if p30 and paper_std30 and name != "standard" else ""
         lines.append(f"| {label} | {_fmt(it25, b25, '.0f') or 'not run'} | {paper(name, 'iters_to_psnr_25')} | "
@@ -305,7 +341,7 @@ def write_mean_csv(path: str, sweep, records: list, rates: dict):
         writer.writerow(["run", "label", "completed", "total"]
                         + [x for cid in ids for x in (cid, f"{cid}_n", f"paper_{cid}")]
                         + ["paper_seconds_per_iteration", "projected_time_to_psnr_25", "projected_time_to_psnr_30"])
-        for name, rs in _by_name(records):
+        for name, rs in _by_name(averaged(records)[0]):
             row = [name, rs[0]["label"], sum(r["status"] == "completed" for r in rs), len(rs)]
             for cid in ids:
                 value, bound, n = mean_cell(rs, cid)
