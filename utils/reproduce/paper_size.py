@@ -213,7 +213,6 @@ def _fmt(value, bound, fmt):
 
 def build_markdown(sweep, records: list, rates: dict, command: str = None) -> str:
     """rates: `paper_rates()`."""
-    groups = _by_name(records)
     images = sorted({r["image"] for r in records})
     done = [r for r in records if r["status"] == "completed"]
     from_files = sum(r["source"] == "committed" for r in done)
@@ -227,7 +226,7 @@ def build_markdown(sweep, records: list, rates: dict, command: str = None) -> st
                  f"evaluation included, times their threads).")
     lines.append("- GPU: none was available to the sessions that ran this sweep, so no seconds here can be "
                  "compared with the paper's like for like.")
-    rows = len(groups)
+    rows = len({r["name"] for r in records})
     averaged_records, covered = averaged(records)
     groups = _by_name(averaged_records)  # the mean tables' rows: the same images for every row
     if set(covered) == set(images):
