@@ -222,7 +222,8 @@ def build_markdown(sweep, records: list, rates: dict, command: str = None) -> st
     lines.append(f"- Runs: {len(done)} of {len(records)} finished ({len(done) - from_files} read from their run "
                  f"folders, {from_files} from the committed {os.path.basename(per_signal_path(sweep))}); "
                  f"{len(records) - len(done)} still to run. Images: {', '.join(images)}; one seed.")
-    lines.append(f"- CPU hours measured so far: {cpu_hours(records):.1f} (the finished runs' loop wall seconds, "
+    so_far = " so far" if len(done) < len(records) else ""
+    lines.append(f"- CPU hours measured{so_far}: {cpu_hours(records):.1f} (the finished runs' loop wall seconds, "
                  f"evaluation included, times their threads).")
     lines.append("- GPU: none was available to the sessions that ran this sweep, so no seconds here can be "
                  "compared with the paper's like for like.")
