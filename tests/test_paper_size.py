@@ -9,7 +9,8 @@ import imageio.v3 as iio
 import yaml
 
 import reproduce
-from utils.reproduce.paper_size import averaged, cell_text, mean_cell, paired_means, paper_rates, parse_cell
+from utils.reproduce.paper_size import (averaged, cell_text, exact_text, mean_cell, paired_means, paper_rates,
+                                        parse_cell)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,6 +62,19 @@ def test_cells_and_bounds():
     assert mean_cell(records[:1], "x") == (400.0, None, 1)
 
 
+def test_per_image_cells_read_back_to_the_same_float():
+    for value in (28.645012345678, 0.1 + 0.2, 1e-9, 540.0, 2000.0):
+        assert parse_cell(exact_text(value)) == (value, None)
+    assert exact_text(540.0) == "540" and exact_text(2000.0, ">") == ">2000" and exact_text(None) == ""
+    assert parse_cell(exact_text(1661.93021, ">")) == (1661.93021, ">")
+
+
+def _per_image_table(md):
+    """The per-image table's rows without their source column (run folder | committed)."""
+    rows = [line for line in md.splitlines() if re.match(r"\| \w+ \| [ab]\.png \|", line)]
+    return {line.split(" | ")[0] + line.split(" | ")[1]: line.rsplit(" | ", 1)[0] for line in rows}
+
+
 def _tiny_sweep(tmp_path, names):
     images = []
     for stem, (r, c) in (("a", (200, 200)), ("b", (100, 300))):
@@ -106,7 +120,8 @@ def test_committed_rows_are_kept_and_merged_both_ways(tmp_path, capsys):
     assert all(r["iters_to_psnr_30"] == ">20" and r["stopped_by"] == "cap" for r in rows)
     with open(os.path.join(results, "paper_size_tiny.csv"), newline="") as f:
         assert all(r["iters_to_psnr_30"] == ">20" for r in csv.DictReader(f))
-    assert "| Standard | a.png | >20 | >20 |" in open(os.path.join(results, "paper_size_tiny.md")).read()
+    md_from_folders = open(os.path.join(results, "paper_size_tiny.md")).read()
+    assert "| Standard | a.png | >20 | >20 |" in md_from_folders
 
     # A fresh machine: the run folders are gone, the committed file is there; a new row is added
     shutil.rmtree(os.path.join(results, "runs"))
@@ -126,6 +141,9 @@ def test_committed_rows_are_kept_and_merged_both_ways(tmp_path, capsys):
     assert "6 of 6 finished (2 read from their run folders, 4 from the committed" in md
     # a committed row keeps its thread count, which the seconds depend on
     assert re.search(r"\| Standard \| a\.png \|.*\| \d+ \| committed \|", md), md
+    # the committed rows give the very cells their run folders gave
+    before, after = _per_image_table(md_from_folders), _per_image_table(md)
+    assert len(before) == 4 and all(after[k] == v for k, v in before.items())
 
     # The other way: a row missing from the file while its folder is there is read from the folder
     kept = [r for r in rows if r["run"] != "nint"]

@@ -65,6 +65,17 @@ def cell_text(value, bound=None, fmt: str = "g") -> str:
     return f"{bound or ''}{format(value, fmt)}"
 
 
+def exact_text(value, bound=None) -> str:
+    """A per-image CSV cell that reads back (`parse_cell`) to the very same float: the shortest such
+    text, integers without a decimal point. A table rebuilt from the committed CSV on a fresh machine
+    then rounds exactly as the one built from the run folders (six significant digits did not:
+    28.64501 was written as 28.645, which rounds to 28.64)."""
+    if value is None:
+        return ""
+    value = float(value)
+    return f"{bound or ''}{int(value) if value.is_integer() else repr(value)}"
+
+
 def _run_values(sweep, result) -> dict:
     """{column id: (value, bound)} of a completed run folder; a threshold not reached is bounded
     by what the run ran (iterations, training seconds)."""
@@ -328,7 +339,7 @@ def write_per_signal_csv(path: str, sweep, records: list):
         writer = csv.writer(f)
         writer.writerow(["run", "label", "signal", "repeat", "seed", "status", "error"] + ids + list(EXTRA_FIELDS))
         for r in records:
-            values = [cell_text(*r["values"].get(cid, (None, None)), ".6g") for cid in ids]
+            values = [exact_text(*r["values"].get(cid, (None, None))) for cid in ids]
             writer.writerow([r["name"], r["label"], r["signal"], r["repeat"], "" if r["seed"] is None else r["seed"],
                              r["status"], r["error"]] + values
                             + [r["stopped_by"] or "", "" if r["num_threads"] is None else r["num_threads"]])
