@@ -115,6 +115,24 @@ def test_report_is_written_from_the_results_files(tmp_path):
     assert "[table9_cpu_curves.png](table9_cpu_curves.png)" in report
 
 
+def test_report_shows_the_paper_size_sweep_from_its_file(tmp_path):
+    """Its mean tables and state are quoted (not its seconds or per-image rows), it has a runtimes row
+    with its CPU hours, and it leaves the "other measurements" line; without its file, none of that."""
+    _copy_results(tmp_path)
+    report = report_markdown(str(tmp_path), "cpu")
+    size = (tmp_path / "paper_size_cpu.md").read_text()
+    hours = re.search(r"CPU hours measured[^:]*: ([\d.]+)", size).group(1)
+    assert "\n## At the paper's size" in report and "### Iterations to 25 and 30 dB" in report
+    assert "### Quality after 250 iterations" in report and "## Per image" not in report
+    nint_row = next(line for line in size.splitlines() if line.startswith("| NINT (xi 0.7) |"))
+    assert nint_row in report
+    assert re.search(rf"\| \[paper_size\]\(#at-the-papers-size[^)]*\) \|.*\| {hours} CPU hours \|", report)
+    assert "[paper_size_cpu.md](paper_size_cpu.md)" not in report.split("## Other measurements", 1)[-1]
+    (tmp_path / "paper_size_cpu.md").unlink()
+    report = report_markdown(str(tmp_path), "cpu")
+    assert "## At the paper's size" not in report and "[paper_size]" not in report
+
+
 def test_report_without_results_is_a_one_line_error(tmp_path):
     r = subprocess.run([sys.executable, "reproduce.py", "report", "--preset", "cpu", "--results", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True)

@@ -131,6 +131,9 @@ def test_the_paper_size_column_holds_fails_within_noise_and_partial(tmp_path):
     assert v["ablation_ntk"][0].startswith("within noise")  # 5 iterations apart: under the margin
     assert "01.png NINT 300 vs standard 340 (NINT ahead)" in v["table2"][1]
     assert "8 of 24 runs" in v["table2"][0]  # partial: only the finished runs, and it says so
+    # the claim's own measure beside the verdict: 1 - 300 / 340 = 12%; what a comparison leaves out
+    assert "saving against Standard at 30 dB: 01.png 12%, 12.png 12%" in v["readme"][1]
+    assert "EVOS without CFS" in v["table1"][1] and "compared directly" in v["ablation_ntk"][1]
     # Behind on both images by more than the margin: fails; ahead on one, behind on the other: within noise.
     v = write([(140, 380, 27.0)] * 2, [(100, 340, 28.0)] * 2, [(100, 340, 29.0)] * 2)
     assert v["table2"][0].startswith("fails: 0 of 2") and v["ablation_ntk"][0].startswith("fails")
@@ -187,6 +190,12 @@ def test_the_size_finding_counts_a_fall_only_beyond_one_evaluation_interval(tmp_
     write({(64, "3x128"): 310, (128, "3x128"): 300, (256, "3x128"): 305, (64, "5x256"): 302, (128, "5x256"): 300})
     text = size_finding("cpu", results)
     assert text.startswith("**Size (no longer supported as stated") and "for 0 of 2 networks" in text, text
+    assert text.endswith("The ladder's largest side is 256 px; the paper's is 512 px.")  # no paper-size file
+    # the paper-size sweep's runs add the paper's own size, image by image: 300 / 340 and 300 / 320
+    _paper_size_csv(results, [(r, im, 60, it, 29.0) for im in ("01.png", "12.png")
+                              for r, it in (("nint", 300), ("standard", 340), ("expansive", 320))])
+    assert ("NINT's iterations to 30 dB are: 01.png x Standard 0.88, x best other 0.94; 12.png x Standard 0.88"
+            in size_finding("cpu", results))
 
 
 # -- one screen ---------------------------------------------------------------------------------

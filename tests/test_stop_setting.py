@@ -34,6 +34,25 @@ def test_stops_at_the_first_evaluation_past_the_step_with_the_thresholds_reached
     assert os.path.isfile(os.path.join(run_dir, "model.pt"))
 
 
+def test_a_threshold_first_reached_after_the_step_stops_there(tiny_image, tmp_path):
+    """The threshold is one the full run first reaches at an evaluation past stop_after_step: the
+    stopped run ends at exactly that evaluation, with the full run's rows up to it."""
+    common = ("EXP_CONFIGS.strategy_type=uniform", "TRAIN_CONFIGS.lr=1e-3")
+    _, full_dir = run_tiny(tiny_config(tiny_image, tmp_path / "full", *common, iterations=80))
+    full = read_metrics(full_dir)
+    psnr = {int(r["step"]): float(r["psnr"]) for r in full}
+    # the smallest whole dB above every PSNR up to step 10, if a later evaluation reaches it
+    threshold = int(max(v for s, v in psnr.items() if s <= 10)) + 1
+    stop = next((s for s, v in sorted(psnr.items()) if v >= threshold), None)
+    assert stop is not None and stop > 10, psnr  # the tiny fit gains more than 1 dB past step 10
+    summary, run_dir = run_tiny(tiny_config(tiny_image, tmp_path / "stop", *common,
+                                            f"TRAIN_CONFIGS.stop_thresholds=[psnr_{threshold}]",
+                                            "TRAIN_CONFIGS.stop_after_step=10", iterations=80))
+    stopped = read_metrics(run_dir)
+    assert summary["stopped_by"] == "thresholds" and summary["iterations"] == stop
+    assert int(stopped[-1]["step"]) == stop and without_seconds(stopped) == without_seconds(full[:len(stopped)])
+
+
 def test_a_threshold_not_reached_stops_at_the_cap_evaluated_there(tiny_image, tmp_path):
     cfg = tiny_config(tiny_image, tmp_path, "EXP_CONFIGS.strategy_type=uniform",
                       "TRAIN_CONFIGS.stop_thresholds=[psnr_99]", "TRAIN_CONFIGS.stop_step_cap=25", iterations=60)

@@ -8,7 +8,8 @@ changes the numbers changes the text, or turns a finding into "no longer support
     the NTK stream  NINT against NINT without its NTK stream (ablation_ntk, repeats; the scale
                     ladder's rungs) and NINT with the stream kept on
     size            NINT's iteration ratio to Standard and to the best other sampler against the
-                    image side (the scale ladder)
+                    image side (the scale ladder), then at the paper's own size, image by image
+                    (the paper-size sweep's per-image file)
 """
 import csv
 import math
@@ -209,7 +210,30 @@ def size_finding(preset: str, results_dir: str) -> str:
             + ". Evidence: weak, one run per rung (no repeats); a fall counts only where NINT's gap in iterations to each reference "
               "moves by more than one evaluation interval"
             + ("; a `<` is a bound (a reference stopped by its cap first)" if bounds else "")
-            + ". The ladder's largest side is 256 px; the paper's is 512 px.")
+            + ". " + paper_size_rung(preset, results_dir))
+
+
+def paper_size_rung(preset: str, results_dir: str, cid: str = "iters_to_psnr_30") -> str:
+    """The sentence on the paper's own size (`reproduce.py paper_size`, one run per image): NINT's
+    iterations to 30 dB over Standard's and over the best other sampler's, image by image; without
+    that sweep's file, that the ladder stops short of the paper's size."""
+    from utils.reproduce.collect import is_rival
+    from utils.reproduce.paper_size_verdicts import path_of, read_runs
+    path = path_of(preset, results_dir)
+    runs = read_runs(path) if os.path.isfile(path) else {}
+    parts = []
+    for image in dict.fromkeys(img for _, img in runs):
+        mine, standard = (runs.get((r, image), {}).get(cid) for r in ("nint", "standard"))
+        others = [v[cid] for (r, img), v in runs.items() if img == image and is_rival(r) and v.get(cid)]
+        if not (mine and standard and others) or any(v[1] for v in [mine, standard, *others]):
+            continue  # a bound (a run stopped by its cap) gives no ratio to show here
+        best = min(v[0] for v in others)
+        parts.append(f"{image} x Standard {mine[0] / standard[0]:.2f}, x best other {mine[0] / best:.2f}")
+    if not parts:
+        return "The ladder's largest side is 256 px; the paper's is 512 px."
+    return ("The ladder's largest side is 256 px; at the paper's own size (512 px, SIREN 5x256; "
+            f"{os.path.basename(path)}, one run per image) NINT's iterations to 30 dB are: " + "; ".join(parts)
+            + " (judged per image in the scorecard's column \"at the paper's size\").")
 
 
 def _ordinal(n: int) -> str:

@@ -1,7 +1,7 @@
 """results/README.md: the reproduction report, built from the results files beside it.
 
 `python reproduce.py report --preset cpu` writes it. Every number in it is read from the
-files that `reproduce.py tableN`, `claims` and `speedup` wrote into the results folder
+files that `reproduce.py tableN`, `claims`, `speedup`, `scale` and `paper_size` wrote into the results folder
 (`<sweep>_<preset>.md`, `claims_<preset>.md`, `speedup_<preset>_report.md`, ...), so the
 report cannot drift from the tables: rerun the command after any of them (a test checks
 that the committed report is what the command writes now). The only text typed here is
@@ -234,6 +234,13 @@ def runtimes_section(results: Results) -> str:
         rows.append(f"| [{name}](#{anchor(heading)}) | {result.title.split(': ', 1)[-1]} | "
                     f"`config/paper/{name}.yaml` | {runs.group(1) if runs else ''} | "
                     f"{'' if minutes is None else f'{minutes:.1f} min'} |")
+    size = read_result_file(results.path(PAPER_SIZE))
+    hours = re.search(r"CPU hours measured[^:]*: ([\d.]+)", " ".join(size.bullets)) if size else None
+    runs = re.search(r"Runs: (\d+ of \d+)", " ".join(size.bullets)) if size else None
+    if hours:
+        title = size.title.split(": ", 1)[-1]
+        rows.append(f"| [{PAPER_SIZE}](#{anchor(title)}) | {title} | `config/paper/{PAPER_SIZE}.yaml` | "
+                    f"{runs.group(1) if runs else ''} | {hours.group(1)} CPU hours |")
     if not rows:
         return ""
     return "\n".join([
@@ -269,6 +276,33 @@ def sweep_section(results: Results, name: str) -> str:
     return "\n".join(lines)
 
 
+PAPER_SIZE = "paper_size"
+# The paper-size report's sections the README repeats (the seconds and the per-image rows stay in its file).
+PAPER_SIZE_SECTIONS = ("## Iterations to 25 and 30 dB", "## Quality after 250 iterations")
+
+
+def paper_size_section(results: Results) -> str:
+    """The paper-size sweep (`reproduce.py paper_size`): its state, its mean tables of iterations and
+    of quality at 250 iterations beside the paper's, and where the rest is."""
+    path = results.path(PAPER_SIZE)
+    result = read_result_file(path)
+    if result is None:
+        return ""
+    heading = result.title.split(": ", 1)[-1]
+    lines = [f"## {heading}", "",
+             f"{result.intro} The scorecard's column \"at the paper's size\" judges these runs per image; "
+             f"the seconds and the per-image rows are in {results.link(path)}.", ""]
+    for prefix in ("Runs:", "CPU hours", "GPU:", "Each cell", "Command:"):
+        if result.bullet(prefix):
+            lines.append(f"- {result.bullet(prefix)}")
+    lines += ["- Files: " + " · ".join(results.link(p) for p in results.outputs(PAPER_SIZE)), ""]
+    for section in PAPER_SIZE_SECTIONS:
+        body = markdown_section(path, section)
+        if body:
+            lines += ["#" + body[0], "", *body[1:], ""]
+    return "\n".join(lines)
+
+
 def speedup_section(results: Results) -> str:
     lines = []
     for variant, what in (("", "on the training clock"),
@@ -301,7 +335,7 @@ def speedup_section(results: Results) -> str:
 def other_files_section(results: Results) -> str:
     """Every other file of the preset (`*_<preset>*`) that no section above names: the benchmarks of
     docs/performance.md."""
-    named = {p for name in SWEEPS + ("claims", "speedup", "scale") for p in results.outputs(name)}
+    named = {p for name in SWEEPS + ("claims", "speedup", "scale", PAPER_SIZE) for p in results.outputs(name)}
     rest = sorted(p for p in glob.glob(os.path.join(results.folder, f"*_{results.preset}*"))
                   if os.path.isfile(p) and p not in named)
     if not rest:
@@ -314,7 +348,7 @@ def other_files_section(results: Results) -> str:
 
 SECTIONS = (header_section, summary_section, runtimes_section,
             *(partial(sweep_section, name=name) for name in SWEEPS),
-            scale_section, speedup_section, other_files_section)
+            scale_section, paper_size_section, speedup_section, other_files_section)
 
 
 def report_markdown(results_dir: str = "results", preset: str = "cpu") -> str:
