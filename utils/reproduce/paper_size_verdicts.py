@@ -187,8 +187,8 @@ def paper_size_verdicts(preset: str, results_dir: str = "results") -> dict:
         verdicts = [v for v, _ in cells]
         verdict = FAILS if FAILS in verdicts else HOLDS if all(v == HOLDS for v in verdicts) else NOISE
         text = verdict + (f": {verdicts.count(HOLDS)} of {len(cells)}" if len(cells) > 1 else "")
-        numbers = "; ".join([t for _, t in cells] + ([NOTES[key]] if key in NOTES else [])
-                            + ([savings(runs, size)] if key == "readme" and savings(runs, size) else []))
+        extra = [NOTES.get(key, ""), savings(runs, size) if key == "readme" else ""]
+        numbers = "; ".join([t for _, t in cells] + [e for e in extra if e])
         out[key] = (text + (f"; {partial}" if partial else ""), numbers)
     return out
 

@@ -1,8 +1,8 @@
 """results/README.md: the reproduction report, built from the results files beside it.
 
 `python reproduce.py report --preset cpu` writes it. Every number in it is read from the
-files that `reproduce.py tableN`, `claims`, `speedup`, `scale` and `paper_size` wrote into the results folder
-(`<sweep>_<preset>.md`, `claims_<preset>.md`, `speedup_<preset>_report.md`, ...), so the
+files that `reproduce.py tableN`, `claims`, `speedup`, `scale` and `paper_size` wrote into the
+results folder (`<sweep>_<preset>.md`, `claims_<preset>.md`, `speedup_<preset>_report.md`, ...), so the
 report cannot drift from the tables: rerun the command after any of them (a test checks
 that the committed report is what the command writes now). The only text typed here is
 what does not change with a rerun: how to read the numbers and a few facts of the code.
@@ -236,11 +236,11 @@ def runtimes_section(results: Results) -> str:
                     f"{'' if minutes is None else f'{minutes:.1f} min'} |")
     size = read_result_file(results.path(PAPER_SIZE))
     hours = re.search(r"CPU hours measured[^:]*: ([\d.]+)", " ".join(size.bullets)) if size else None
-    runs = re.search(r"Runs: (\d+ of \d+)", " ".join(size.bullets)) if size else None
-    if hours:
+    finished = re.search(r"Runs: (\d+ of \d+)", " ".join(size.bullets)) if size else None
+    if hours:  # its runs span sessions: its runtime is the CPU hours its header sums
         title = size.title.split(": ", 1)[-1]
         rows.append(f"| [{PAPER_SIZE}](#{anchor(title)}) | {title} | `config/paper/{PAPER_SIZE}.yaml` | "
-                    f"{runs.group(1) if runs else ''} | {hours.group(1)} CPU hours |")
+                    f"{finished.group(1) if finished else ''} | {hours.group(1)} CPU hours |")
     if not rows:
         return ""
     return "\n".join([
