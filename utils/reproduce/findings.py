@@ -217,14 +217,13 @@ def paper_size_rung(preset: str, results_dir: str, cid: str = "iters_to_psnr_30"
     """The sentence on the paper's own size (`reproduce.py paper_size`, one run per image): NINT's
     iterations to 30 dB over Standard's and over the best other sampler's, image by image; without
     that sweep's file, that the ladder stops short of the paper's size."""
-    from utils.reproduce.collect import is_rival
-    from utils.reproduce.paper_size_verdicts import path_of, read_runs
+    from utils.reproduce.paper_size_verdicts import path_of, read_runs, rivals_on
     path = path_of(preset, results_dir)
     runs = read_runs(path) if os.path.isfile(path) else {}
     parts = []
     for image in dict.fromkeys(img for _, img in runs):
         mine, standard = (runs.get((r, image), {}).get(cid) for r in ("nint", "standard"))
-        others = [v[cid] for (r, img), v in runs.items() if img == image and is_rival(r) and v.get(cid)]
+        others = [v for _, v in rivals_on(runs, image, cid)]
         if not (mine and standard and others) or any(v[1] for v in [mine, standard, *others]):
             continue  # a bound (a run stopped by its cap) gives no ratio to show here
         best = min(v[0] for v in others)

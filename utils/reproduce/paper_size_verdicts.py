@@ -117,6 +117,11 @@ def quality_spread(preset: str, results_dir: str) -> dict:
             for m, v in spread.items()}
 
 
+def rivals_on(runs: dict, image: str, cid: str) -> list:
+    """[(run, (value, is_bound))] of the other samplers (not NINT's own rows) with a `cid` value on `image`."""
+    return [(r, v[cid]) for (r, img), v in runs.items() if img == image and is_rival(r) and v.get(cid) is not None]
+
+
 def _lower(cid: str) -> bool:
     return any(cid.startswith(p) for p in LOWER_IS_BETTER)
 
@@ -141,9 +146,9 @@ def judge_cell(runs: dict, cid: str, reference, spread: dict, size: Layout) -> t
         mine = runs.get(("nint", image), {}).get(cid)
         if reference:
             theirs = [(reference, runs.get((reference, image), {}).get(cid))]
+            theirs = [(r, v) for r, v in theirs if v is not None]
         else:
-            theirs = [(r, v.get(cid)) for (r, img), v in runs.items() if img == image and is_rival(r)]
-        theirs = [(r, v) for r, v in theirs if v is not None]
+            theirs = rivals_on(runs, image, cid)
         if mine is None or not theirs:
             continue
         pick = min if _lower(cid) else max

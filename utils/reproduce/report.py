@@ -2,8 +2,8 @@
 
 `python reproduce.py report --preset cpu` writes it. Every number in it is read from the
 files that `reproduce.py tableN`, `claims`, `speedup`, `scale` and `paper_size` wrote into the
-results folder (`<sweep>_<preset>.md`, `claims_<preset>.md`, `speedup_<preset>_report.md`, ...), so the
-report cannot drift from the tables: rerun the command after any of them (a test checks
+results folder (`<sweep>_<preset>.md`, `claims_<preset>.md`, `speedup_<preset>_report.md`, ...),
+so the report cannot drift from the tables: rerun the command after any of them (a test checks
 that the committed report is what the command writes now). The only text typed here is
 what does not change with a rerun: how to read the numbers and a few facts of the code.
 
@@ -235,10 +235,10 @@ def runtimes_section(results: Results) -> str:
                     f"`config/paper/{name}.yaml` | {runs.group(1) if runs else ''} | "
                     f"{'' if minutes is None else f'{minutes:.1f} min'} |")
     size = read_result_file(results.path(PAPER_SIZE))
-    hours = re.search(r"CPU hours measured[^:]*: ([\d.]+)", " ".join(size.bullets)) if size else None
-    finished = re.search(r"Runs: (\d+ of \d+)", " ".join(size.bullets)) if size else None
+    hours = re.search(r": ([\d.]+)", size.bullet("CPU hours measured")) if size else None
     if hours:  # its runs span sessions: its runtime is the CPU hours its header sums
-        title = size.title.split(": ", 1)[-1]
+        finished = re.search(r"Runs: (\d+ of \d+)", size.bullet("Runs:"))
+        title = sweep_heading(PAPER_SIZE, size)
         rows.append(f"| [{PAPER_SIZE}](#{anchor(title)}) | {title} | `config/paper/{PAPER_SIZE}.yaml` | "
                     f"{finished.group(1) if finished else ''} | {hours.group(1)} CPU hours |")
     if not rows:
@@ -288,8 +288,7 @@ def paper_size_section(results: Results) -> str:
     result = read_result_file(path)
     if result is None:
         return ""
-    heading = result.title.split(": ", 1)[-1]
-    lines = [f"## {heading}", "",
+    lines = [f"## {sweep_heading(PAPER_SIZE, result)}", "",
              f"{result.intro} The scorecard's column \"at the paper's size\" judges these runs per image; "
              f"the seconds and the per-image rows are in {results.link(path)}.", ""]
     for prefix in ("Runs:", "CPU hours", "GPU:", "Each cell", "Command:"):
